@@ -1,0 +1,1 @@
+"""The `sendingip` command line."""

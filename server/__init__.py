@@ -1,0 +1,1 @@
+"""The router process: gRPC services answered from memory, with PostgreSQL behind them."""

@@ -1,0 +1,31 @@
+-- Routing entries: written by the rebalancer and by Management (a region's general pool),
+-- read by every router. See store/routing_store.py.
+
+-- name: routing_next_versions
+-- Takes the clock's row lock until commit: versions become visible in increasing order.
+UPDATE routing_clock SET version = version + $1 RETURNING version
+
+-- name: routing_upsert
+INSERT INTO routing_entries (kind, key, version, entry, updated_at)
+SELECT * , now() FROM unnest($1::text[], $2::text[], $3::bigint[], $4::jsonb[])
+ON CONFLICT (kind, key) DO UPDATE
+SET version = EXCLUDED.version, entry = EXCLUDED.entry, updated_at = EXCLUDED.updated_at
+
+-- name: routing_notify
+SELECT pg_notify('sendingip_routing', $1::text)
+
+-- name: routing_since
+SELECT kind, key, version, entry::text AS entry
+FROM routing_entries
+WHERE version > $1
+ORDER BY version
+
+-- name: routing_latest_version
+SELECT version FROM routing_clock
+
+-- name: routing_general_pool
+SELECT p.pool_id, array_agg(host(i.address) ORDER BY i.address) FILTER (WHERE i.address IS NOT NULL) AS addresses
+FROM pools p
+LEFT JOIN ip_addresses i ON i.pool_id = p.pool_id AND i.state = 'general'
+WHERE p.region = $1 AND p.pool_type = 'general'
+GROUP BY p.pool_id

@@ -1,0 +1,100 @@
+"""Shared fixtures: one PostgreSQL per test run, a migrated template database built once,
+and a fresh database per test made from it (``CREATE DATABASE … TEMPLATE``).
+
+The PostgreSQL is ``SENDINGIP_TEST_DATABASE_URL`` when set (any database on the server;
+the tests create and drop their own), else an embedded one in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from store.database import connect, with_database
+from store.embedded import EmbeddedPostgres
+from store.migrate import apply_migrations
+
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Admin URL of the PostgreSQL server the tests use."""
+    url = os.environ.get("SENDINGIP_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("embedded-pg"))
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+async def template_db(pg_server_url: str) -> AsyncIterator[str]:
+    """Name of a database with every migration applied; never used directly by tests."""
+    name = f"sipt_{RUN_ID}_template"
+    async with connect(pg_server_url) as admin:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        async with connect(with_database(pg_server_url, name)) as conn:
+            await apply_migrations(conn)
+        yield name
+    finally:
+        async with connect(pg_server_url) as admin:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class DatabaseFactory:
+    """Makes databases for one test and drops them afterwards."""
+
+    def __init__(self, server_url: str, template: str) -> None:
+        self.server_url = server_url
+        self.template = template
+        self.created: list[str] = []
+
+    async def create(self, *, migrated: bool = True) -> str:
+        name = f"sipt_{RUN_ID}_{uuid.uuid4().hex[:12]}"
+        template = self.template if migrated else "template0"
+        async with connect(self.server_url) as admin:
+            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        self.created.append(name)
+        return with_database(self.server_url, name)
+
+    async def drop_all(self) -> None:
+        async with connect(self.server_url) as admin:
+            for name in self.created:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def databases(pg_server_url: str, template_db: str) -> AsyncIterator[DatabaseFactory]:
+    factory = DatabaseFactory(pg_server_url, template_db)
+    try:
+        yield factory
+    finally:
+        await factory.drop_all()
+
+
+@pytest.fixture
+async def db_url(databases: DatabaseFactory) -> str:
+    """URL of a fresh, migrated database for this test."""
+    return await databases.create()
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to this test's fresh database."""
+    async with connect(db_url) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

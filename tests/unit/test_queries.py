@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import pytest
+
+from store import queries
+
+
+def test_blocks_are_split_by_name() -> None:
+    text = "-- a comment\n-- name: first\nSELECT 1\n\n-- name: second\nSELECT $1::int\n"
+    assert queries.parse(text) == {"first": "SELECT 1", "second": "SELECT $1::int"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("SELECT 1\n-- name: a\nSELECT 2", "before the first"),
+        ("-- name: a\nSELECT 1\n-- name: a\nSELECT 2", "defined twice"),
+        ("-- name: a\n\n-- name: b\nSELECT 2", "is empty"),
+    ],
+)
+def test_malformed_files_are_refused_with_the_reason(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        queries.parse(text, source="x.sql")
+
+
+def test_an_unknown_name_says_which() -> None:
+    with pytest.raises(KeyError, match="no SQL query named 'nope'"):
+        queries.load()["nope"]
