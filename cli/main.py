@@ -16,6 +16,7 @@ from importlib import import_module
 COMMAND_MODULES = (
     "cli.migrate",
     "cli.serve",
+    "workers.simulate.command",
 )
 
 

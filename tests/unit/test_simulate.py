@@ -1,0 +1,186 @@
+"""``sendingip simulate``: the example scenarios tell the seed's story, and bad input fails cleanly."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from workers.simulate.scenario import ScenarioError, load_scenario, parse_scenario
+from workers.simulate.timeline import Result, Timeline, days_to_dedicated, run
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "workers" / "scenarios"
+
+
+@pytest.fixture(scope="module")
+def growing() -> Result:
+    return run(load_scenario(SCENARIOS / "growing.toml"))
+
+
+def _moves(line: Timeline) -> list[str]:
+    return [text for _, text in line.events if "→" in text]
+
+
+def test_growing_account_goes_general_transition_dedicated_in_about_30_sending_days(growing: Result) -> None:
+    line = growing.timelines["growing"]
+    assert _moves(line)[:2] == ["general → transition", "transition → dedicated"]
+    took = days_to_dedicated(line)
+    assert took is not None and 28 <= took <= 32
+    start = line.first("transition")
+    assert start is not None
+    # The dedicated share ramps up from a few percent to all of it.
+    assert line.dedicated_share_percent[start] < 20
+    assert line.dedicated_share_percent[start + took] == pytest.approx(100.0)
+
+
+def test_growing_account_later_gains_an_ip_that_ramps_the_same_way(growing: Result) -> None:
+    line = growing.timelines["growing"]
+    assert line.ip_count[-1] == 2
+    added = line.ip_count.index(2)
+    assert line.management[added] == "dedicated"  # stays Dedicated: the new IP ramps inside the pool
+    assert all(m == "dedicated" for m in line.management[added:])
+    reasons = line.reasons[added + 1 : added + 40]
+    warming = [r for r in reasons if "In Progress: stage" in r]
+    assert 25 <= len(warming) <= 32  # about 30 sending days to warm the second IP
+    shares = [float(r.split("In Progress: stage ")[1].split(", ")[1].split("%")[0]) for r in warming]
+    assert shares[-1] > shares[0]
+    assert "Active" not in line.reasons[added]
+
+
+def test_declining_account_returns_to_general_and_its_ip_goes_back_through_quarantine(growing: Result) -> None:
+    line = growing.timelines["declining"]
+    assert _moves(line) == ["general → transition", "transition → dedicated", "dedicated → general"]
+    back = next(i for i, text in line.events if text == "dedicated → general")
+    assert "back to General, draining 1 IP" in line.reasons[back]
+    assert line.draining_count[back] == 1
+    quarantined = [text for _, text in line.events if "to quarantine until" in text]
+    assert len(quarantined) == 1
+    address = quarantined[0].split()[0]
+    assert address in growing.world.inventory["us-east"]  # 30 days later it is free again
+    assert growing.world.returned_to_inventory == 1
+    assert growing.timelines["small"].management[-1] == "general"
+
+
+def test_bounce_spike_holds_and_steps_back_and_pause_loses_nothing() -> None:
+    result = run(load_scenario(SCENARIOS / "bounce-spike.toml"))
+    clean, spike, paused = (days_to_dedicated(result.timelines[a]) for a in ("clean", "spike", "paused"))
+    assert clean == 30
+    assert spike == 30 + 5 + 2 * 2  # 5 held days; 2 step-backs each cost the day and a stage
+    assert paused is not None and paused == 30 + 15  # the 15 paused days do not count
+    reasons = result.timelines["spike"].reasons
+    assert any("holding warm-up of" in r and "bounce 7% ≥ 5%" in r for r in reasons)
+    assert any("stepped back a stage: bounce 12% ≥ 10%" in r for r in reasons)
+    line = result.timelines["paused"]
+    assert all("paused by an operator" in line.reasons[i] for i in range(25, 40))
+    assert line.dedicated_share_percent[39] == pytest.approx(line.dedicated_share_percent[25], abs=2)
+
+
+def test_bursts_stay_general_and_weekends_do_not_count() -> None:
+    result = run(load_scenario(SCENARIOS / "bursty-weekday.toml"))
+    bursty = result.timelines["bursty"]
+    assert set(bursty.management) == {"general"}
+    assert any("active days < 8" in r for r in bursty.reasons)
+    weekday = result.timelines["weekday"]
+    start, end = weekday.first("transition"), weekday.first("dedicated")
+    assert start is not None and end is not None
+    assert weekday.sending_days(start, end) == 30
+    assert end - start > 40  # calendar days: weekends add to it
+
+
+def test_scale_in_and_an_empty_inventory() -> None:
+    result = run(load_scenario(SCENARIOS / "steady-high.toml"))
+    assert result.timelines["steady-high"].ip_count[-1] == 3
+    shrinking = result.timelines["shrinking"]
+    assert max(shrinking.ip_count) == 2 and shrinking.ip_count[-1] == 1
+    drained = [i for i, text in shrinking.events if text.startswith("draining")]
+    assert len(drained) == 1
+    waiting = result.timelines["waiting"]
+    assert any("inventory of eu-west has 0 free IPs; 1 needed" in r for r in waiting.reasons)
+    start = waiting.first("transition")
+    assert start is not None and start > drained[0]  # it got the IP shrinking gave back
+    assert waiting.management[-1] == "dedicated"
+
+
+def test_scale_scenario_parses_to_a_thousand_accounts() -> None:
+    scenario = load_scenario(SCENARIOS / "scale-1000.toml", days=3)
+    assert len(scenario.accounts) == 1000
+    assert len(run(scenario).timelines) == 1000
+
+
+def test_command_writes_csv_and_chart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(
+        ["simulate", str(SCENARIOS / "growing.toml"), "--out", str(out), "--days", "40", "--chart-accounts", "2"]
+    )
+    assert code == 0
+    with (out / "timeline.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 * 40
+    first = rows[0]
+    assert {"day", "account_id", "volume", "management_type", "share_google_percent", "ips", "reason"} <= set(first)
+    transition = [r for r in rows if r["account_id"] == "declining" and r["management_type"] == "Transition"]
+    assert transition and "In Progress" in transition[0]["ips"]
+    assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    assert "scenario growing: 3 accounts x 40 days" in printed
+    assert "declining: Dedicated" in printed
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("days = 10\n", "regions: must be a non-empty array of tables"),
+        ("this is not toml", "not valid TOML"),
+        ("[policy]\nscale_in_day = 3\n", "policy: unknown policy setting 'scale_in_day'"),
+        ("[policy]\ngeneral_threshold_30d = 900000\n", "policy: general_threshold_30d must be <="),
+        (
+            '[[regions]]\nname = "r"\ninventory = ["1.2.3.x"]\n',
+            "regions[0].inventory[0]: not an IPv4/IPv6 address: '1.2.3.x'",
+        ),
+        (
+            '[[regions]]\nname = "r"\n[[accounts]]\nid = "a"\nvolume = { pattern = "wavy" }\n',
+            "accounts[0].volume.pattern: must be one of steady, growing",
+        ),
+        (
+            '[[regions]]\nname = "r"\n[[accounts]]\nid = "a"\nvolume = { pattern = "steady" }\n',
+            "accounts[0].volume.daily: required",
+        ),
+        (
+            '[[regions]]\nname = "r"\n[[accounts]]\nid = "a"\nproviders = { google = 0.5 }\n'
+            'volume = { pattern = "steady", daily = 1 }\n',
+            "accounts[0].providers: fractions must sum to 1, got 0.5",
+        ),
+        (
+            '[[regions]]\nname = "r"\n[[accounts]]\nid = "a"\ncolour = 1\nvolume = { pattern = "steady", daily = 1 }\n',
+            "accounts[0].colour: unknown field",
+        ),
+    ],
+)
+def test_bad_scenarios_fail_with_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    assert main(["simulate", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert err.startswith(f"sendingip simulate: {path}: ")
+    assert message in err
+
+
+def test_missing_file_and_bad_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", str(tmp_path / "nope.toml")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["simulate", str(SCENARIOS / "growing.toml"), "--days", "0"]) == 2
+    assert "--days must be >= 1" in capsys.readouterr().err
+
+
+def test_parse_rejects_duplicate_addresses() -> None:
+    raw = {
+        "regions": [{"name": "a", "inventory": ["10.0.0.1"]}, {"name": "b", "general_pool": ["10.0.0.1"]}],
+        "accounts": [{"id": "x", "region": "a", "volume": {"pattern": "steady", "daily": 1}}],
+    }
+    with pytest.raises(ScenarioError, match=r"regions\[1\].general_pool: 10.0.0.1 is already listed"):
+        parse_scenario(raw)

@@ -1,0 +1,185 @@
+"""The policy settings of SPEC §2: one frozen dataclass, its defaults and their checks.
+
+Rates and shares are fractions (0.05 means 5 %) everywhere inside the policy; only the
+figures meant for people (``*_percent``) are percentages. A fraction multiplies volumes
+without a factor of 100 hiding in every formula, and the API converts once, at the edge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: Daily limits of one (IP, mailbox provider) pair for each warm-up stage (SPEC §2).
+#: Past the last stage the pair is warm.
+DEFAULT_WARMUP_SCHEDULE: tuple[int, ...] = (
+    200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 40_000, 60_000, 80_000,
+    100_000, 150_000, 200_000, 250_000, 325_000, 400_000, 500_000, 600_000, 750_000, 900_000,
+    1_000_000, 1_150_000, 1_300_000, 1_500_000, 1_700_000, 1_900_000, 2_100_000, 2_300_000, 2_400_000,
+    2_500_000,
+)  # fmt: skip
+
+#: Mailbox providers the policy tracks; ``other`` must stay: routes fall back to it.
+DEFAULT_MAILBOX_PROVIDERS: tuple[str, ...] = ("google", "microsoft", "yahoo", "apple", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Every number the rebalancer decides with. Defaults are SPEC §2's."""
+
+    history_window_days: int = 30
+    """Days of history (before the day decided for) that every figure is computed from."""
+
+    dedicated_threshold_30d: int = 250_000
+    """Messages in the window at or above which an account gets a dedicated pool."""
+
+    general_threshold_30d: int = 100_000
+    """Messages in the window below which an account returns to General (hysteresis)."""
+
+    min_active_days: int = 8
+    """Days with any sending in the window needed before a dedicated pool is assigned."""
+
+    ip_daily_capacity: int = 2_500_000
+    """Messages one warmed IP carries per day, summed over mailbox providers."""
+
+    max_ips_per_account: int = 10
+    """Upper bound of ``required_ips``."""
+
+    warmup_schedule: tuple[int, ...] = DEFAULT_WARMUP_SCHEDULE
+    """Daily limit of an (IP, provider) pair per stage; one stage per day the pair sent."""
+
+    scale_in_days: int = 7
+    """Consecutive days fewer IPs must have been needed before one IP starts draining."""
+
+    quarantine_days: int = 30
+    """Days a recovered IP waits before it goes back to the region's inventory."""
+
+    drain_days: int = 1
+    """Days an IP stays Draining (no new traffic; queued retries may still use it)
+    before it is released to quarantine. At least 1, so a run never drains and
+    releases the same IP at once."""
+
+    hold_bounce_rate: float = 0.05
+    """A day's bounce rate at or above which a pair's stage is held (fraction)."""
+
+    hold_complaint_rate: float = 0.001
+    """A day's complaint rate at or above which a pair's stage is held (fraction)."""
+
+    hold_deferral_rate: float = 0.20
+    """A day's deferral rate at or above which a pair's stage is held (fraction)."""
+
+    step_back_bounce_rate: float = 0.10
+    """A day's bounce rate at or above which a pair steps one stage back (fraction)."""
+
+    step_back_complaint_rate: float = 0.005
+    """A day's complaint rate at or above which a pair steps one stage back (fraction)."""
+
+    expected_volume_days: int = 7
+    """``E_p`` is the mean per-provider volume of the account's last this-many sending
+    days in the window (days without sending are skipped)."""
+
+    mailbox_providers: tuple[str, ...] = DEFAULT_MAILBOX_PROVIDERS
+    """Providers that get their own warm-up pairs and routes; must include ``other``."""
+
+    @property
+    def warm_stage(self) -> int:
+        """The stage a pair reaches after the whole schedule: warm, no limit."""
+        return len(self.warmup_schedule)
+
+    def validate(self) -> Policy:
+        """Raise ``ValueError`` naming the field and the rule it breaks; return self."""
+        _at_least(self, "history_window_days", 1)
+        _at_least(self, "dedicated_threshold_30d", 1)
+        _at_least(self, "general_threshold_30d", 0)
+        if self.general_threshold_30d > self.dedicated_threshold_30d:
+            raise ValueError(
+                "general_threshold_30d must be <= dedicated_threshold_30d "
+                f"(got {self.general_threshold_30d} > {self.dedicated_threshold_30d}): "
+                "an account must not qualify for both General and a dedicated pool"
+            )
+        _at_least(self, "min_active_days", 0)
+        if self.min_active_days > self.history_window_days:
+            raise ValueError(
+                f"min_active_days must be <= history_window_days ({self.history_window_days}), "
+                f"got {self.min_active_days}"
+            )
+        _at_least(self, "ip_daily_capacity", 1)
+        _at_least(self, "max_ips_per_account", 1)
+        schedule = self.warmup_schedule
+        if not schedule:
+            raise ValueError("warmup_schedule must have at least one stage")
+        for i, limit in enumerate(schedule):
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+                raise ValueError(f"warmup_schedule[{i}] must be a whole number >= 1, got {limit!r}")
+            if i and limit < schedule[i - 1]:
+                raise ValueError(f"warmup_schedule must not decrease: stage {i} ({limit}) < {schedule[i - 1]}")
+            if limit > self.ip_daily_capacity:
+                raise ValueError(
+                    f"warmup_schedule[{i}] ({limit}) must be <= ip_daily_capacity ({self.ip_daily_capacity})"
+                )
+        _at_least(self, "scale_in_days", 1)
+        _at_least(self, "quarantine_days", 0)
+        _at_least(self, "drain_days", 1)
+        _at_least(self, "expected_volume_days", 1)
+        for name in (
+            "hold_bounce_rate",
+            "hold_complaint_rate",
+            "hold_deferral_rate",
+            "step_back_bounce_rate",
+            "step_back_complaint_rate",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 1:
+                raise ValueError(f"{name} must be a fraction in (0, 1], e.g. 0.05 for 5%, got {value!r}")
+        for kind in ("bounce", "complaint"):
+            hold, back = getattr(self, f"hold_{kind}_rate"), getattr(self, f"step_back_{kind}_rate")
+            if back < hold:
+                raise ValueError(f"step_back_{kind}_rate ({back}) must be >= hold_{kind}_rate ({hold})")
+        providers = self.mailbox_providers
+        if not providers or len(set(providers)) != len(providers):
+            raise ValueError("mailbox_providers must be a non-empty list without duplicates")
+        if any(not isinstance(p, str) or not p for p in providers):
+            raise ValueError("mailbox_providers must be non-empty names")
+        if "other" not in providers:
+            raise ValueError("mailbox_providers must include 'other': routes fall back to it")
+        return self
+
+
+def _at_least(policy: Policy, name: str, minimum: int) -> None:
+    value = getattr(policy, name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+
+
+POLICY_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Policy))
+
+
+def policy_from_mapping(values: Mapping[str, Any], base: Policy | None = None) -> Policy:
+    """``base`` (default: SPEC defaults) with ``values`` applied, validated.
+
+    For settings read from JSON, TOML or a database row: lists become tuples, an
+    unknown name or a wrong type raises ``ValueError`` naming the field.
+    """
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in POLICY_FIELDS:
+            raise ValueError(f"unknown policy setting {name!r} (known: {', '.join(POLICY_FIELDS)})")
+        if name in ("warmup_schedule", "mailbox_providers"):
+            if not isinstance(value, list | tuple):
+                raise ValueError(f"{name} must be a list, got {value!r}")
+            value = tuple(value)
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+        changes[name] = value
+    return dataclasses.replace(base or Policy(), **changes).validate()
+
+
+def policy_to_mapping(policy: Policy) -> dict[str, Any]:
+    """The settings as plain JSON-friendly values (tuples as lists)."""
+    out: dict[str, Any] = {}
+    for name in POLICY_FIELDS:
+        value = getattr(policy, name)
+        out[name] = list(value) if isinstance(value, tuple) else value
+    return out

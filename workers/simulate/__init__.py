@@ -1,0 +1,1 @@
+"""``sendingip simulate``: the policy run day by day over a scenario, without a database."""

@@ -1,0 +1,211 @@
+"""Running a scenario: the day loop, each account's timeline, the CSV rows and a summary."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TextIO
+
+from store.routing_entry import ManagementType
+from workers.policy import IP_STATUS_LABELS, MANAGEMENT_TYPE_LABELS, Policy
+from workers.simulate.scenario import Scenario
+from workers.simulate.world import DayResult, World
+
+
+@dataclass(slots=True)
+class Timeline:
+    """One account's days, for the chart, the summary and the tests."""
+
+    account_id: str
+    days: list[date] = field(default_factory=list)
+    volume: list[int] = field(default_factory=list)
+    management: list[ManagementType] = field(default_factory=list)
+    dedicated_share_percent: list[float] = field(default_factory=list)
+    #: IPs that may carry traffic (In Progress or Active).
+    ip_count: list[int] = field(default_factory=list)
+    draining_count: list[int] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    events: list[tuple[int, str]] = field(default_factory=list)
+
+    def first(self, management: str, after: int = 0) -> int | None:
+        """Index of the first day at or after ``after`` with that management type."""
+        for i in range(after, len(self.management)):
+            if self.management[i] == management:
+                return i
+        return None
+
+    def sending_days(self, start: int, end: int) -> int:
+        """Days with sending in ``start .. end - 1``."""
+        return sum(1 for v in self.volume[start:end] if v > 0)
+
+
+@dataclass(slots=True)
+class Result:
+    scenario: Scenario
+    timelines: dict[str, Timeline]
+    world: World
+    seconds: float
+
+
+def csv_header(policy: Policy) -> list[str]:
+    return [
+        "day",
+        "account_id",
+        "region",
+        "volume",
+        "dedicated_sent",
+        "overflow",
+        "management_type",
+        "dedicated_share_percent",
+        *(f"share_{p}_percent" for p in policy.mailbox_providers),
+        "volume_30d",
+        "active_days_30d",
+        "required_ips",
+        "ip_count",
+        "ips",
+        "reason",
+    ]
+
+
+def csv_row(policy: Policy, result: DayResult) -> list[object]:
+    decision = result.decision
+    figures = decision.figures
+    route = decision.route
+    shares = []
+    for provider in policy.mailbox_providers:
+        provider_route = route.providers.get(provider)
+        shares.append(f"{100.0 * provider_route.dedicated_share:.1f}" if provider_route else "0.0")
+    warm = policy.warm_stage
+    ips = "; ".join(f"{ip.address} {IP_STATUS_LABELS[ip.status]} {ip.min_stage}/{warm}" for ip in figures.ips)
+    return [
+        result.day.isoformat(),
+        result.account.spec.account_id,
+        result.account.spec.region,
+        result.sent.volume,
+        result.sent.dedicated,
+        result.sent.overflow,
+        MANAGEMENT_TYPE_LABELS[decision.account.management_type],
+        f"{figures.dedicated_share_percent:.1f}",
+        *shares,
+        figures.volume_30d,
+        figures.active_days_30d,
+        figures.required_ips,
+        figures.dedicated_ip_count,
+        ips,
+        decision.reason,
+    ]
+
+
+def run(
+    scenario: Scenario,
+    csv_out: TextIO | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Result:
+    """Simulate the scenario; write one CSV row per account and day to ``csv_out``."""
+    started = time.perf_counter()
+    world = World(scenario)
+    policy = scenario.policy
+    writer = None
+    if csv_out is not None:
+        writer = csv.writer(csv_out, lineterminator="\n")
+        writer.writerow(csv_header(policy))
+    timelines = {sim.spec.account_id: Timeline(sim.spec.account_id, events=sim.events) for sim in world.accounts}
+    for index in range(scenario.days):
+        for result in world.step(index):
+            decision = result.decision
+            line = timelines[result.account.spec.account_id]
+            line.days.append(result.day)
+            line.volume.append(result.sent.volume)
+            line.management.append(decision.account.management_type)
+            line.dedicated_share_percent.append(decision.figures.dedicated_share_percent)
+            line.ip_count.append(decision.figures.dedicated_ip_count)
+            line.draining_count.append(len(decision.account.ips) - decision.figures.dedicated_ip_count)
+            line.reasons.append(decision.reason)
+            if writer is not None:
+                writer.writerow(csv_row(policy, result))
+        if progress is not None:
+            progress(index + 1, scenario.days)
+    return Result(scenario, timelines, world, time.perf_counter() - started)
+
+
+def stderr_progress(total_days: int) -> Callable[[int, int], None]:
+    """Report about every 10% of the days, with the elapsed time."""
+    started = time.perf_counter()
+    step = max(1, total_days // 10)
+
+    def report(done: int, total: int) -> None:
+        if done % step == 0 or done == total:
+            elapsed = time.perf_counter() - started
+            print(f"simulate: day {done}/{total} ({100 * done // total}%), {elapsed:.1f} s", file=sys.stderr)
+
+    return report
+
+
+def summary(result: Result, detail_limit: int = 12) -> list[str]:
+    """A few lines for people: per account when there are few, else totals."""
+    scenario = result.scenario
+    lines = [
+        f"scenario {scenario.name}: {len(scenario.accounts)} accounts x {scenario.days} days "
+        f"from {scenario.start.isoformat()} in {result.seconds:.2f} s"
+    ]
+    timelines = list(result.timelines.values())
+    if len(timelines) <= detail_limit:
+        for line in timelines:
+            lines.append("  " + account_story(line))
+    final: dict[ManagementType, int] = {"general": 0, "transition": 0, "dedicated": 0}
+    for line in timelines:
+        final[line.management[-1]] += 1
+    to_dedicated = [d for d in (days_to_dedicated(line) for line in timelines) if d is not None]
+    world = result.world
+    lines.append(
+        "  at the end: "
+        + ", ".join(f"{n} {MANAGEMENT_TYPE_LABELS[t]}" for t, n in final.items())
+        + f"; {len(world.owner)} IPs in dedicated pools, {len(world.quarantine)} in quarantine, "
+        f"{sum(len(v) for v in world.inventory.values())} free"
+        + (f", {world.returned_to_inventory} returned from quarantine" if world.returned_to_inventory else "")
+    )
+    if to_dedicated:
+        mean = sum(to_dedicated) / len(to_dedicated)
+        lines.append(
+            f"  General → Dedicated: {len(to_dedicated)} accounts, {min(to_dedicated)}-{max(to_dedicated)} "
+            f"sending days in Transition (mean {mean:.1f})"
+        )
+    return lines
+
+
+def days_to_dedicated(line: Timeline) -> int | None:
+    """Sending days from the first day in Transition to the first day Dedicated."""
+    start = line.first("transition")
+    if start is None:
+        return None
+    end = line.first("dedicated", start)
+    if end is None:
+        return None
+    return line.sending_days(start, end)
+
+
+def account_story(line: Timeline) -> str:
+    parts: list[str] = []
+    moves = [(i, text) for i, text in line.events if "→" in text]
+    for i, text in moves:
+        parts.append(
+            f"day {i} {text.replace('general', 'General').replace('transition', 'Transition').replace('dedicated', 'Dedicated')}"
+        )
+    took = days_to_dedicated(line)
+    if took is not None:
+        parts.append(f"{took} sending days in Transition")
+    assigned = sum(1 for _, text in line.events if text.startswith("assigned"))
+    released = sum(1 for _, text in line.events if "quarantine" in text)
+    if assigned:
+        parts.append(f"{assigned} IP{'s' if assigned != 1 else ''} assigned")
+    if released:
+        parts.append(f"{released} released to quarantine")
+    now = MANAGEMENT_TYPE_LABELS[line.management[-1]]
+    ips = line.ip_count[-1]
+    return f"{line.account_id}: {now} with {ips} IP{'s' if ips != 1 else ''} at the end" + (
+        " — " + ", ".join(parts) if parts else ""
+    )
