@@ -16,6 +16,7 @@ from importlib import import_module
 COMMAND_MODULES = (
     "cli.migrate",
     "cli.serve",
+    "cli.worker",
     "workers.simulate.command",
 )
 

@@ -136,7 +136,7 @@ class Outcome(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., ip: _Optional[str] = ..., mailbox_provider: _Optional[str] = ..., day: _Optional[str] = ..., delivered: _Optional[int] = ..., deferred: _Optional[int] = ..., bounced: _Optional[int] = ..., complained: _Optional[int] = ...) -> None: ...
 
 class Policy(_message.Message):
-    __slots__ = ("history_window_days", "dedicated_threshold_30d", "general_threshold_30d", "min_active_days", "ip_daily_capacity", "max_ips_per_account", "warmup_schedule", "scale_in_days", "quarantine_days", "hold_bounce_percent", "hold_complaint_percent", "hold_deferral_percent", "step_back_bounce_percent", "step_back_complaint_percent", "updated_by", "updated_at")
+    __slots__ = ("history_window_days", "dedicated_threshold_30d", "general_threshold_30d", "min_active_days", "ip_daily_capacity", "max_ips_per_account", "warmup_schedule", "scale_in_days", "quarantine_days", "hold_bounce_percent", "hold_complaint_percent", "hold_deferral_percent", "step_back_bounce_percent", "step_back_complaint_percent", "updated_by", "updated_at", "drain_days", "expected_volume_days", "mailbox_providers")
     HISTORY_WINDOW_DAYS_FIELD_NUMBER: _ClassVar[int]
     DEDICATED_THRESHOLD_30D_FIELD_NUMBER: _ClassVar[int]
     GENERAL_THRESHOLD_30D_FIELD_NUMBER: _ClassVar[int]
@@ -153,6 +153,9 @@ class Policy(_message.Message):
     STEP_BACK_COMPLAINT_PERCENT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DRAIN_DAYS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VOLUME_DAYS_FIELD_NUMBER: _ClassVar[int]
+    MAILBOX_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     history_window_days: int
     dedicated_threshold_30d: int
     general_threshold_30d: int
@@ -169,4 +172,7 @@ class Policy(_message.Message):
     step_back_complaint_percent: float
     updated_by: str
     updated_at: str
-    def __init__(self, history_window_days: _Optional[int] = ..., dedicated_threshold_30d: _Optional[int] = ..., general_threshold_30d: _Optional[int] = ..., min_active_days: _Optional[int] = ..., ip_daily_capacity: _Optional[int] = ..., max_ips_per_account: _Optional[int] = ..., warmup_schedule: _Optional[_Iterable[int]] = ..., scale_in_days: _Optional[int] = ..., quarantine_days: _Optional[int] = ..., hold_bounce_percent: _Optional[float] = ..., hold_complaint_percent: _Optional[float] = ..., hold_deferral_percent: _Optional[float] = ..., step_back_bounce_percent: _Optional[float] = ..., step_back_complaint_percent: _Optional[float] = ..., updated_by: _Optional[str] = ..., updated_at: _Optional[str] = ...) -> None: ...
+    drain_days: int
+    expected_volume_days: int
+    mailbox_providers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, history_window_days: _Optional[int] = ..., dedicated_threshold_30d: _Optional[int] = ..., general_threshold_30d: _Optional[int] = ..., min_active_days: _Optional[int] = ..., ip_daily_capacity: _Optional[int] = ..., max_ips_per_account: _Optional[int] = ..., warmup_schedule: _Optional[_Iterable[int]] = ..., scale_in_days: _Optional[int] = ..., quarantine_days: _Optional[int] = ..., hold_bounce_percent: _Optional[float] = ..., hold_complaint_percent: _Optional[float] = ..., hold_deferral_percent: _Optional[float] = ..., step_back_bounce_percent: _Optional[float] = ..., step_back_complaint_percent: _Optional[float] = ..., updated_by: _Optional[str] = ..., updated_at: _Optional[str] = ..., drain_days: _Optional[int] = ..., expected_volume_days: _Optional[int] = ..., mailbox_providers: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -141,6 +141,10 @@ CREATE TABLE policy (
     hold_deferral_percent        double precision NOT NULL DEFAULT 20 CHECK (hold_deferral_percent BETWEEN 0 AND 100),
     step_back_bounce_percent     double precision NOT NULL DEFAULT 10 CHECK (step_back_bounce_percent BETWEEN 0 AND 100),
     step_back_complaint_percent  double precision NOT NULL DEFAULT 0.5 CHECK (step_back_complaint_percent BETWEEN 0 AND 100),
+    drain_days                   integer NOT NULL DEFAULT 1 CHECK (drain_days >= 1),
+    expected_volume_days         integer NOT NULL DEFAULT 7 CHECK (expected_volume_days >= 1),
+    mailbox_providers            text[] NOT NULL DEFAULT ARRAY['google', 'microsoft', 'yahoo', 'apple', 'other']
+                                 CHECK ('other' = ANY (mailbox_providers)),
     updated_by                   text NOT NULL DEFAULT 'migration',
     updated_at                   timestamptz NOT NULL DEFAULT now(),
     CHECK (general_threshold_30d <= dedicated_threshold_30d),

@@ -1,0 +1,160 @@
+-- The rebalancer (workers/). Reads are bulk, one statement per kind for every account;
+-- each account's decision is applied in one transaction of its own.
+
+-- name: worker_policy
+SELECT * FROM policy
+
+-- name: worker_create_accounts
+-- Accounts seen in history but unknown (e.g. imported before they were created) join
+-- the default region, when that region exists.
+INSERT INTO accounts (account_id, region)
+SELECT a, r.region
+FROM unnest($1::text[]) AS a
+JOIN regions r ON r.region = $2
+WHERE a ~ '^[A-Za-z0-9._:@-]{1,128}$'
+ON CONFLICT DO NOTHING
+
+-- name: worker_window_work_mem
+-- The window's sort by account fits in memory at 100k accounts × 30 days.
+SET LOCAL work_mem = '128MB'
+
+-- name: worker_release_quarantine
+UPDATE ip_addresses
+SET state = 'inventory', quarantine_until = NULL, updated_at = now()
+WHERE state = 'quarantine' AND quarantine_until <= $1
+RETURNING host(address) AS address, region
+
+-- name: worker_accounts
+SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.dedicated_on,
+       a.warmup_paused, a.reason, a.policy_state::text AS policy_state, a.figures::text AS figures,
+       p.pool_id, r.entry::text AS route
+FROM accounts a
+LEFT JOIN pools p ON p.account_id = a.account_id AND p.pool_type = 'dedicated'
+LEFT JOIN routing_entries r ON r.kind = 'account' AND r.key = a.account_id
+ORDER BY a.account_id
+
+-- name: worker_pool_ips
+SELECT p.account_id, host(i.address) AS address, i.assigned_on, i.drain_started_on
+FROM ip_addresses i
+JOIN pools p ON p.pool_id = i.pool_id
+WHERE p.pool_type = 'dedicated' AND i.state IN ('dedicated', 'draining')
+ORDER BY p.account_id, i.assigned_on, i.address
+
+-- name: worker_pairs
+SELECT account_id, host(address) AS address, mailbox_provider, stage, last_evaluated_on
+FROM warmup_state
+ORDER BY account_id
+
+-- name: worker_history_window
+-- The window in one pass: one row per account with its (day, provider, ip, sent) rows
+-- as parallel arrays (decoded in C by asyncpg). Scans daily_history by its leading
+-- `day` column.
+SELECT account_id,
+       array_agg(day) AS days, array_agg(mailbox_provider) AS providers,
+       array_agg(ip) AS ips, array_agg(imported + counted) AS sent
+FROM daily_history
+WHERE day >= $1 AND day < $2 AND imported + counted > 0
+GROUP BY account_id
+
+-- name: worker_outcomes_window
+SELECT account_id, day, ip, mailbox_provider, delivered, deferred, bounced, complained
+FROM daily_outcomes
+WHERE day >= $1 AND day < $2 AND ip <> ''
+
+-- name: worker_account_history
+SELECT day, mailbox_provider, ip, imported + counted AS sent
+FROM daily_history
+WHERE account_id = $1 AND day >= $2 AND day < $3 AND imported + counted > 0
+
+-- name: worker_account_outcomes
+SELECT day, ip, mailbox_provider, delivered, deferred, bounced, complained
+FROM daily_outcomes
+WHERE account_id = $1 AND day >= $2 AND day < $3 AND ip <> ''
+
+-- name: worker_lock_account
+SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.dedicated_on,
+       a.warmup_paused, a.reason, a.policy_state::text AS policy_state, a.figures::text AS figures,
+       p.pool_id, r.entry::text AS route
+FROM accounts a
+LEFT JOIN pools p ON p.account_id = a.account_id AND p.pool_type = 'dedicated'
+LEFT JOIN routing_entries r ON r.kind = 'account' AND r.key = a.account_id
+WHERE a.account_id = $1
+FOR UPDATE OF a
+
+-- name: worker_account_pool_ips
+SELECT host(i.address) AS address, i.assigned_on, i.drain_started_on
+FROM ip_addresses i
+JOIN pools p ON p.pool_id = i.pool_id
+WHERE p.account_id = $1 AND p.pool_type = 'dedicated' AND i.state IN ('dedicated', 'draining')
+ORDER BY i.assigned_on, i.address
+
+-- name: worker_account_pairs
+SELECT host(address) AS address, mailbox_provider, stage, last_evaluated_on
+FROM warmup_state
+WHERE account_id = $1
+
+-- name: worker_claim_inventory
+-- Free IPs of a region, locked for this transaction; another worker skips them.
+SELECT host(address) AS address
+FROM ip_addresses
+WHERE region = $1 AND state = 'inventory'
+ORDER BY address
+LIMIT $2
+FOR UPDATE SKIP LOCKED
+
+-- name: worker_ensure_pool
+INSERT INTO pools (pool_id, region, pool_type, account_id)
+VALUES ($1, $2, 'dedicated', $3)
+ON CONFLICT DO NOTHING
+
+-- name: worker_assign_ip
+UPDATE ip_addresses
+SET state = 'dedicated', pool_id = $2, assigned_on = $3, updated_at = now()
+WHERE address = $1::inet AND state = 'inventory'
+
+-- name: worker_start_drain
+UPDATE ip_addresses
+SET state = 'draining', drain_started_on = $3, updated_at = now()
+WHERE address = $1::inet AND pool_id = $2 AND state = 'dedicated'
+
+-- name: worker_release_ip
+UPDATE ip_addresses
+SET state = 'quarantine', pool_id = NULL, assigned_on = NULL, drain_started_on = NULL,
+    quarantine_until = $3, updated_at = now()
+WHERE address = $1::inet AND pool_id = $2 AND state = 'draining'
+
+-- name: worker_delete_pairs
+DELETE FROM warmup_state WHERE account_id = $1
+
+-- name: worker_insert_pairs
+INSERT INTO warmup_state (address, mailbox_provider, account_id, stage, last_evaluated_on)
+SELECT a::inet, p, $1, s, e
+FROM unnest($2::text[], $3::text[], $4::int[], $5::date[]) AS t(a, p, s, e)
+
+-- name: worker_update_account
+UPDATE accounts
+SET management_type = $2, transition_started_on = $3, dedicated_on = $4, reason = $5,
+    policy_state = $6::jsonb, figures = $7::jsonb, last_decided_on = $8, updated_at = now()
+WHERE account_id = $1
+
+-- name: worker_update_figures
+-- Accounts whose decision changed nothing but their figures and reason, in one batch.
+UPDATE accounts a
+SET reason = t.reason, figures = t.figures::jsonb, last_decided_on = $4, updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::text[]) AS t(account_id, reason, figures)
+WHERE a.account_id = t.account_id
+
+-- name: worker_prune_history
+DELETE FROM daily_history WHERE day < $1
+
+-- name: worker_prune_outcomes
+DELETE FROM daily_outcomes WHERE day < $1
+
+-- name: worker_prune_flushes
+DELETE FROM history_flushes WHERE flushed_at < now() - make_interval(days => $1)
+
+-- name: worker_leader_try_lock
+SELECT pg_try_advisory_lock(hashtext('sendingip.rebalancer'))
+
+-- name: worker_leader_unlock
+SELECT pg_advisory_unlock(hashtext('sendingip.rebalancer'))

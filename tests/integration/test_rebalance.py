@@ -1,0 +1,167 @@
+"""The rebalancer against a real PostgreSQL: decisions stored atomically, IPs never shared."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+
+import asyncpg
+import pytest
+
+from store.database import create_pool
+from store.routing_entry import AccountRoute
+from workers.rebalance.run import rebalance
+
+D0 = date(2026, 3, 1)
+PROVIDERS = ("google", "microsoft", "yahoo", "apple", "other")
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(db_url, size=4)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def seed_region(db: asyncpg.Connection, region: str = "us-east", inventory: int = 4) -> list[str]:
+    await db.execute("INSERT INTO regions (region) VALUES ($1)", region)
+    await db.execute(
+        "INSERT INTO pools (pool_id, region, pool_type) VALUES ($1, $2, 'general')", f"general:{region}", region
+    )
+    await db.execute(
+        "INSERT INTO ip_addresses (address, region, state, pool_id) VALUES ('198.51.100.1', $1, 'general', $2)",
+        region,
+        f"general:{region}",
+    )
+    addresses = [f"203.0.113.{i}" for i in range(1, inventory + 1)]
+    await db.executemany(
+        "INSERT INTO ip_addresses (address, region, state) VALUES ($1::inet, $2, 'inventory')",
+        [(a, region) for a in addresses],
+    )
+    return addresses
+
+
+async def add_history(db: asyncpg.Connection, account: str, first: date, days: int, per_day: int, ip: str = "") -> None:
+    rows = []
+    for d in range(days):
+        for provider in PROVIDERS:
+            rows.append((first + timedelta(days=d), account, ip, provider, per_day // len(PROVIDERS)))
+    await db.executemany(
+        "INSERT INTO daily_history (day, account_id, ip, mailbox_provider, imported) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (day, account_id, ip, mailbox_provider) DO UPDATE SET imported = EXCLUDED.imported",
+        rows,
+    )
+
+
+async def test_an_account_over_the_threshold_gets_a_pool_and_a_route(
+    db: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
+    await seed_region(db)
+    await db.execute("INSERT INTO accounts (account_id, region) VALUES ('acme', 'us-east'), ('small', 'us-east')")
+    await add_history(db, "acme", D0 - timedelta(days=30), 30, 50_000)
+    await add_history(db, "small", D0 - timedelta(days=30), 30, 1_000)
+
+    report = await rebalance(pool, D0)
+
+    assert (report.accounts, report.applied, report.unchanged, report.failed) == (2, 1, 1, 0)
+    acme = await db.fetchrow("SELECT * FROM accounts WHERE account_id = 'acme'")
+    assert acme["management_type"] == "transition"
+    assert acme["transition_started_on"] == D0
+    assert "assigned 1 IP" in acme["reason"]
+    ips = await db.fetch(
+        "SELECT host(address) AS a, state, pool_id FROM ip_addresses WHERE state = 'dedicated' ORDER BY address"
+    )
+    assert [(r["a"], r["pool_id"]) for r in ips] == [("203.0.113.1", "dedicated:acme")]
+    pairs = await db.fetchval("SELECT count(*) FROM warmup_state WHERE account_id = 'acme'")
+    assert pairs == len(PROVIDERS)
+    entry = await db.fetchrow("SELECT version, entry::text AS entry FROM routing_entries WHERE key = 'acme'")
+    route = AccountRoute.from_json(entry["entry"])
+    assert route.management_type == "transition" and route.pool_id == "dedicated:acme"
+    google = route.route_for("google")
+    assert google is not None and 0 < google.dedicated_share < 1
+    small = await db.fetchrow(
+        "SELECT management_type, reason, figures::text AS f FROM accounts WHERE account_id = 'small'"
+    )
+    assert small["management_type"] == "general" and "< 250,000" in small["reason"]
+    assert '"volume_30d":30000' in small["f"].replace(" ", "")
+    assert await db.fetchval("SELECT count(*) FROM routing_entries WHERE key = 'small'") == 0
+
+
+async def test_a_second_run_for_the_same_day_changes_nothing(db: asyncpg.Connection, pool: asyncpg.Pool) -> None:
+    await seed_region(db)
+    await db.execute("INSERT INTO accounts (account_id, region) VALUES ('acme', 'us-east')")
+    await add_history(db, "acme", D0 - timedelta(days=30), 30, 50_000)
+    await rebalance(pool, D0)
+    version = await db.fetchval("SELECT version FROM routing_clock")
+    state = await db.fetch("SELECT * FROM warmup_state ORDER BY address, mailbox_provider")
+
+    again = await rebalance(pool, D0)
+
+    assert (again.applied, again.unchanged, again.ips_assigned, again.routes_published) == (0, 1, 0, 0)
+    assert await db.fetchval("SELECT version FROM routing_clock") == version
+    assert await db.fetch("SELECT * FROM warmup_state ORDER BY address, mailbox_provider") == state
+
+
+async def test_stages_advance_only_for_days_the_pair_sent(db: asyncpg.Connection, pool: asyncpg.Pool) -> None:
+    await seed_region(db)
+    await db.execute("INSERT INTO accounts (account_id, region) VALUES ('acme', 'us-east')")
+    await add_history(db, "acme", D0 - timedelta(days=30), 30, 50_000)
+    await rebalance(pool, D0)
+    # Day D0: the dedicated IP sent to every provider. Day D0+1: nothing through it.
+    await add_history(db, "acme", D0, 1, 50_000, ip="203.0.113.1")
+    await rebalance(pool, D0 + timedelta(days=1))
+    await rebalance(pool, D0 + timedelta(days=2))
+    stages = await db.fetch("SELECT mailbox_provider, stage FROM warmup_state WHERE account_id = 'acme'")
+    assert {r["stage"] for r in stages} == {1}
+
+
+async def test_the_database_keeps_the_old_state_when_applying_fails(db: asyncpg.Connection, pool: asyncpg.Pool) -> None:
+    await seed_region(db)
+    await db.execute("INSERT INTO accounts (account_id, region) VALUES ('acme', 'us-east')")
+    await add_history(db, "acme", D0 - timedelta(days=30), 30, 50_000)
+    # Break the last statement of the account's transaction: publishing its route.
+    await db.execute("ALTER TABLE routing_entries ADD CONSTRAINT no_acme CHECK (key <> 'acme')")
+
+    report = await rebalance(pool, D0)
+
+    assert report.failed == 1
+    assert await db.fetchval("SELECT management_type FROM accounts WHERE account_id = 'acme'") == "general"
+    assert await db.fetchval("SELECT count(*) FROM ip_addresses WHERE state = 'inventory'") == 4
+    assert await db.fetchval("SELECT count(*) FROM warmup_state") == 0
+    assert await db.fetchval("SELECT count(*) FROM pools WHERE pool_type = 'dedicated'") == 0
+
+
+async def test_racing_rebalancers_never_put_an_ip_in_two_pools(db: asyncpg.Connection, db_url: str) -> None:
+    await seed_region(db, inventory=5)
+    accounts = [f"acct-{i:02d}" for i in range(12)]
+    await db.executemany("INSERT INTO accounts (account_id, region) VALUES ($1, 'us-east')", [(a,) for a in accounts])
+    for a in accounts:
+        await add_history(db, a, D0 - timedelta(days=30), 30, 50_000)
+    pools = [await create_pool(db_url, size=3) for _ in range(2)]
+    try:
+        versions: list[int] = []
+        for offset in range(3):
+            day = D0 + timedelta(days=offset)
+            await asyncio.gather(*(rebalance(p, day) for p in pools))
+            versions.append(await db.fetchval("SELECT version FROM routing_clock"))
+    finally:
+        for p in pools:
+            await p.close()
+
+    assigned = await db.fetch(
+        "SELECT host(address) AS a, pool_id FROM ip_addresses WHERE state IN ('dedicated', 'draining')"
+    )
+    assert len(assigned) == 5, "every free IP went to exactly one account"
+    owners = await db.fetch(
+        "SELECT a.account_id, count(i.*) AS n FROM accounts a JOIN pools p ON p.account_id = a.account_id "
+        "JOIN ip_addresses i ON i.pool_id = p.pool_id GROUP BY a.account_id"
+    )
+    assert sum(r["n"] for r in owners) == 5 and all(r["n"] == 1 for r in owners)
+    assert versions == sorted(versions)
+    entries = await db.fetch("SELECT version FROM routing_entries ORDER BY version")
+    assert len({r["version"] for r in entries}) == len(entries)
+    waiting = await db.fetch("SELECT reason FROM accounts WHERE management_type = 'general'")
+    assert len(waiting) == 7 and all("inventory of us-east has 0 free IPs" in r["reason"] for r in waiting)

@@ -1,0 +1,1 @@
+"""The rebalancer: the pure policy run against PostgreSQL, one account per transaction."""

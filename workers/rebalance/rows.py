@@ -1,0 +1,100 @@
+"""Database rows as the policy's plain data, and the policy's results as row values."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from store.account_figures import AccountFigures as StoredFigures
+from store.account_figures import IPFigures as StoredIPFigures
+from store.routing_entry import AccountRoute
+from workers.policy import AccountFigures, AccountState, DayHistory, Outcomes, PairDay, PairState, PoolIP
+
+OutcomeKey = tuple[str, date, str, str]  # account, day, ip, provider
+
+
+def account_state(row: Mapping[str, Any], ips: Sequence[PoolIP]) -> AccountState:
+    state = json.loads(row["policy_state"] or "{}")
+    checked = state.get("scale_in_checked_on")
+    return AccountState(
+        account_id=row["account_id"],
+        region=row["region"],
+        management_type=row["management_type"],
+        transition_started_on=row["transition_started_on"],
+        paused=row["warmup_paused"],
+        pool_id=row["pool_id"],
+        ips=tuple(ips),
+        scale_in_streak=int(state.get("scale_in_streak", 0)),
+        scale_in_checked_on=date.fromisoformat(checked) if checked else None,
+    )
+
+
+def policy_state_json(account: AccountState) -> str:
+    checked = account.scale_in_checked_on
+    return json.dumps(
+        {
+            "scale_in_streak": account.scale_in_streak,
+            "scale_in_checked_on": checked.isoformat() if checked else None,
+        },
+        separators=(",", ":"),
+    )
+
+
+def pool_ip(row: Mapping[str, Any]) -> PoolIP:
+    return PoolIP(row["address"], row["assigned_on"], row["drain_started_on"])
+
+
+def pair_state(row: Mapping[str, Any]) -> PairState:
+    return PairState(row["address"], row["mailbox_provider"], row["stage"], row["last_evaluated_on"])
+
+
+def stored_route(row: Mapping[str, Any]) -> AccountRoute | None:
+    text = row["route"]
+    return AccountRoute.from_json(text) if text else None
+
+
+def index_outcomes(rows: Iterable[Mapping[str, Any]], account_id: str | None = None) -> dict[OutcomeKey, Outcomes]:
+    found: dict[OutcomeKey, Outcomes] = {}
+    for r in rows:
+        key = (account_id or r["account_id"], r["day"], r["ip"], r["mailbox_provider"])
+        found[key] = Outcomes(r["delivered"], r["deferred"], r["bounced"], r["complained"])
+    return found
+
+
+def window(
+    account_id: str,
+    days: Sequence[date],
+    providers: Sequence[str],
+    ips: Sequence[str],
+    sent: Sequence[int],
+    outcomes: Mapping[OutcomeKey, Outcomes],
+) -> list[DayHistory]:
+    """One account's history rows (parallel arrays) as ``DayHistory`` per day."""
+    volume: dict[date, dict[str, int]] = defaultdict(dict)
+    pairs: dict[date, dict[tuple[str, str], PairDay]] = defaultdict(dict)
+    for day, provider, ip, count in zip(days, providers, ips, sent, strict=True):
+        by_provider = volume[day]
+        by_provider[provider] = by_provider.get(provider, 0) + count
+        if ip:
+            found = outcomes.get((account_id, day, ip, provider))
+            pairs[day][(ip, provider)] = PairDay(count, found) if found else PairDay(count)
+    return [DayHistory(day, by_provider, pairs.get(day, {})) for day, by_provider in volume.items()]
+
+
+def stored_figures(figures: AccountFigures, day: date) -> StoredFigures:
+    return StoredFigures(
+        day=day.isoformat(),
+        volume_30d=figures.volume_30d,
+        peak_daily_volume_30d=figures.peak_daily_volume_30d,
+        active_days_30d=figures.active_days_30d,
+        required_ips=figures.required_ips,
+        dedicated_share_percent=figures.dedicated_share_percent,
+        transition_progress_percent=figures.transition_progress_percent,
+        ips={
+            ip.address: StoredIPFigures(ip.warmup_percent, ip.traffic_share_percent, ip.daily_limit)
+            for ip in figures.ips
+        },
+    )

@@ -1,0 +1,295 @@
+"""One rebalance: decide every account for day D and store what changed.
+
+Data flow: bulk reads (policy, accounts, pools, pairs, the history window in one pass)
+→ ``decide`` per account (pure) → either a batched update of figures and reason (the
+decision changed nothing else, the common case) or one transaction for the account
+that locks its row, reads its state again, decides again and applies everything: IPs
+claimed from the inventory with ``FOR UPDATE SKIP LOCKED``, drains, releases, warm-up
+stages, the account row, and the routing entry with a new version. A crash leaves each
+account either before or after its transaction, never between.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+
+import asyncpg
+
+from store import queries, routing_store
+from store.routing_entry import AccountRoute
+from workers.policy import (
+    AccountState,
+    AssignIP,
+    DayHistory,
+    Decision,
+    PairState,
+    Policy,
+    PoolIP,
+    ReleaseToQuarantine,
+    StartDrain,
+    days_in_window,
+    decide,
+    summarize,
+)
+from workers.policy.sizing import qualifies_for_pool
+from workers.rebalance import rows
+from workers.rebalance.policy_row import policy_from_row
+
+log = logging.getLogger(__name__)
+
+#: Days of history kept beyond the window (late imports, operators looking back).
+PRUNE_MARGIN_DAYS = 7
+FIGURES_BATCH = 5000
+
+
+@dataclass
+class RebalanceReport:
+    day: date
+    accounts: int = 0
+    applied: int = 0  # accounts whose state, pool or route changed (one transaction each)
+    unchanged: int = 0  # accounts whose figures and reason only were refreshed
+    failed: int = 0
+    ips_assigned: int = 0
+    ips_drained: int = 0
+    ips_quarantined: int = 0
+    ips_back_in_inventory: int = 0
+    routes_published: int = 0
+    seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return (
+            f"rebalance day={self.day} accounts={self.accounts} applied={self.applied} "
+            f"unchanged={self.unchanged} failed={self.failed} assigned={self.ips_assigned} "
+            f"drained={self.ips_drained} quarantined={self.ips_quarantined} "
+            f"back_in_inventory={self.ips_back_in_inventory} routes={self.routes_published} "
+            f"seconds={self.seconds:.2f}"
+        )
+
+
+Progress = Callable[[int, int], None]
+
+
+async def rebalance(
+    pool: asyncpg.Pool,
+    day: date,
+    *,
+    default_region: str = "us-east",
+    progress: Progress | None = None,
+) -> RebalanceReport:
+    """Decide every account for ``day`` from the history before it and store the result."""
+    q = queries.load()
+    report = RebalanceReport(day=day)
+    started = time.perf_counter()
+    async with pool.acquire() as conn:
+        policy = policy_from_row(await conn.fetchrow(q["worker_policy"]))
+        first = day - timedelta(days=policy.history_window_days)
+        released = await conn.fetch(q["worker_release_quarantine"], day)
+        report.ips_back_in_inventory = len(released)
+        mark = _phase(report, "setup", started)
+
+        async with conn.transaction():
+            await conn.execute(q["worker_window_work_mem"])
+            window_rows = await conn.fetch(q["worker_history_window"], first, day)
+        outcomes = rows.index_outcomes(await conn.fetch(q["worker_outcomes_window"], first, day))
+        history: dict[str, list[DayHistory]] = {}
+        for r in window_rows:
+            history[r["account_id"]] = rows.window(
+                r["account_id"], r["days"], r["providers"], r["ips"], r["sent"], outcomes
+            )
+        del window_rows
+        mark = _phase(report, "load_window", mark)
+
+        accounts = await conn.fetch(q["worker_accounts"])
+        unknown = history.keys() - {r["account_id"] for r in accounts}
+        if unknown:
+            await conn.execute(q["worker_create_accounts"], sorted(unknown), default_region)
+            accounts = await conn.fetch(q["worker_accounts"])
+        pool_ips: dict[str, list[PoolIP]] = defaultdict(list)
+        for r in await conn.fetch(q["worker_pool_ips"]):
+            pool_ips[r["account_id"]].append(rows.pool_ip(r))
+        pairs: dict[str, list[PairState]] = defaultdict(list)
+        for r in await conn.fetch(q["worker_pairs"]):
+            pairs[r["account_id"]].append(rows.pair_state(r))
+        mark = _phase(report, "load_state", mark)
+
+    report.accounts = len(accounts)
+    figures_batch: list[tuple[str, str, str]] = []
+    decide_seconds = 0.0
+    for n, row in enumerate(accounts, 1):
+        account = rows.account_state(row, pool_ips.get(row["account_id"], ()))
+        window = history.get(account.account_id, [])
+        account_pairs = pairs.get(account.account_id, [])
+        t = time.perf_counter()
+        decision = decide(policy, account, account_pairs, window, (), day)
+        decide_seconds += time.perf_counter() - t
+        if _only_figures_changed(decision, account, account_pairs, rows.stored_route(row), policy, window, day):
+            figures_batch.append(
+                (account.account_id, decision.reason, rows.stored_figures(decision.figures, day).to_json())
+            )
+            report.unchanged += 1
+            if len(figures_batch) >= FIGURES_BATCH:
+                await _write_figures(pool, figures_batch, day)
+        else:
+            try:
+                await _apply_account(pool, policy, account.account_id, window, day, report)
+                report.applied += 1
+            except Exception:
+                report.failed += 1
+                log.exception("rebalance failed account=%s day=%s; its state is unchanged", account.account_id, day)
+        if progress is not None and (n % 1000 == 0 or n == len(accounts)):
+            progress(n, len(accounts))
+    await _write_figures(pool, figures_batch, day)
+    report.phases["decide"] = decide_seconds
+    mark = _phase(report, "decide_and_apply", mark)
+
+    async with pool.acquire() as conn:
+        keep_from = day - timedelta(days=policy.history_window_days + PRUNE_MARGIN_DAYS)
+        await conn.execute(q["worker_prune_history"], keep_from)
+        await conn.execute(q["worker_prune_outcomes"], keep_from)
+        await conn.execute(q["worker_prune_flushes"], PRUNE_MARGIN_DAYS)
+    _phase(report, "prune", mark)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _phase(report: RebalanceReport, name: str, since: float) -> float:
+    now = time.perf_counter()
+    report.phases[name] = now - since
+    return now
+
+
+def _only_figures_changed(
+    decision: Decision,
+    account: AccountState,
+    pairs: Sequence[PairState],
+    stored: AccountRoute | None,
+    policy: Policy,
+    window: Sequence[DayHistory],
+    day: date,
+) -> bool:
+    """True when storing ``decision`` would change nothing but figures and reason."""
+    if decision.actions or decision.account != account or set(decision.pairs) != set(pairs):
+        return False
+    if _wants_ips(policy, decision, window, day):
+        return False
+    return not _route_changed(stored, decision.route)
+
+
+def _wants_ips(policy: Policy, decision: Decision, window: Sequence[DayHistory], day: date) -> bool:
+    """The decision was made without inventory and would take IPs if there were some."""
+    figures = decision.figures
+    if figures.required_ips <= figures.dedicated_ip_count or decision.account.paused:
+        return False
+    if decision.account.management_type != "general":
+        return True
+    return qualifies_for_pool(policy, summarize(policy, days_in_window(policy, window, day)))
+
+
+def _route_changed(stored: AccountRoute | None, new: AccountRoute) -> bool:
+    """Routers need the new entry. An account in General without a dedicated pool needs
+    none (routers send it through its region's general pool), so a new day alone does
+    not republish the 100k General accounts."""
+    if stored is None:
+        return new.management_type != "general" or bool(new.providers)
+    if new.management_type == "general" and not new.providers:
+        return replace(stored, day=new.day) != new
+    return stored != new
+
+
+async def _write_figures(pool: asyncpg.Pool, batch: list[tuple[str, str, str]], day: date) -> None:
+    if not batch:
+        return
+    ids, reasons, figures = zip(*batch, strict=True)
+    async with pool.acquire() as conn:
+        await conn.execute(queries.load()["worker_update_figures"], list(ids), list(reasons), list(figures), day)
+    batch.clear()
+
+
+async def _apply_account(
+    pool: asyncpg.Pool,
+    policy: Policy,
+    account_id: str,
+    window: Sequence[DayHistory],
+    day: date,
+    report: RebalanceReport,
+) -> None:
+    """Decide ``account_id`` again under its row lock and store everything, atomically."""
+    q = queries.load()
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(q["worker_lock_account"], account_id)
+        if row is None:
+            return  # deleted meanwhile
+        ips = [rows.pool_ip(r) for r in await conn.fetch(q["worker_account_pool_ips"], account_id)]
+        account = rows.account_state(row, ips)
+        pairs = [rows.pair_state(r) for r in await conn.fetch(q["worker_account_pairs"], account_id)]
+        decision = decide(policy, account, pairs, window, (), day)
+        if _wants_ips(policy, decision, window, day):
+            wanted = decision.figures.required_ips - decision.figures.dedicated_ip_count
+            claimed = await conn.fetch(q["worker_claim_inventory"], account.region, wanted)
+            if claimed:
+                inventory = [r["address"] for r in claimed]
+                decision = decide(policy, account, pairs, window, inventory, day)
+
+        pool_id = decision.route.pool_id or account.pool_id or f"dedicated:{account_id}"
+        for action in decision.actions:
+            if isinstance(action, AssignIP):
+                await conn.execute(q["worker_ensure_pool"], pool_id, account.region, account_id)
+                await _exactly_one(conn, q["worker_assign_ip"], action.address, pool_id, day)
+                report.ips_assigned += 1
+            elif isinstance(action, StartDrain):
+                await _exactly_one(conn, q["worker_start_drain"], action.address, pool_id, day)
+                report.ips_drained += 1
+            elif isinstance(action, ReleaseToQuarantine):
+                await _exactly_one(conn, q["worker_release_ip"], action.address, pool_id, action.until)
+                report.ips_quarantined += 1
+
+        await conn.execute(q["worker_delete_pairs"], account_id)
+        if decision.pairs:
+            await conn.execute(
+                q["worker_insert_pairs"],
+                account_id,
+                [p.address for p in decision.pairs],
+                [p.provider for p in decision.pairs],
+                [p.stage for p in decision.pairs],
+                [p.evaluated_through for p in decision.pairs],
+            )
+        new = decision.account
+        dedicated_on = None
+        if new.management_type == "dedicated":
+            dedicated_on = row["dedicated_on"] if account.management_type == "dedicated" else day
+        await conn.execute(
+            q["worker_update_account"],
+            account_id,
+            new.management_type,
+            new.transition_started_on,
+            dedicated_on,
+            decision.reason,
+            rows.policy_state_json(new),
+            rows.stored_figures(decision.figures, day).to_json(),
+            day,
+        )
+        if _route_changed(rows.stored_route(row), decision.route):
+            await routing_store.publish(conn, [decision.route])
+            report.routes_published += 1
+        for event in decision.events:
+            log.info("warm-up %s account=%s day=%s", event, account_id, day)
+        if account.management_type != new.management_type:
+            log.info(
+                "account=%s management_type %s -> %s: %s",
+                account_id,
+                account.management_type,
+                new.management_type,
+                decision.reason,
+            )
+
+
+async def _exactly_one(conn: asyncpg.Connection, sql: str, *args: object) -> None:
+    status = await conn.execute(sql, *args)
+    if status != "UPDATE 1":
+        raise RuntimeError(f"expected to update one IP row, got {status!r} for {args!r}")

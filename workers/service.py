@@ -1,0 +1,105 @@
+"""The worker loop: be the active rebalancer (or its hot standby) and rebalance every
+few minutes and right after each UTC day boundary."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+
+from workers.leader import LeaderLock
+from workers.rebalance.run import RebalanceReport, rebalance
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    #: ``SENDINGIP_REBALANCE_INTERVAL``: seconds between rebalances of the active worker.
+    interval: float = 300.0
+    #: ``SENDINGIP_STANDBY_POLL``: seconds between a standby's attempts to take over.
+    standby_poll: float = 2.0
+    #: ``SENDINGIP_DEFAULT_REGION``: region for accounts that first appear in history.
+    default_region: str = "us-east"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerConfig:
+        env = os.environ if env is None else env
+        return cls(
+            interval=_seconds(env, "SENDINGIP_REBALANCE_INTERVAL", cls.interval),
+            standby_poll=_seconds(env, "SENDINGIP_STANDBY_POLL", cls.standby_poll),
+            default_region=env.get("SENDINGIP_DEFAULT_REGION") or cls.default_region,
+        )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: expected a number of seconds") from None
+    if value <= 0:
+        raise ValueError(f"{name}={raw!r}: must be positive")
+    return value
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+class Worker:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        url: str,
+        config: WorkerConfig,
+        today: Callable[[], date] = utc_today,
+    ) -> None:
+        self.pool = pool
+        self.lock = LeaderLock(url)
+        self.config = config
+        self.today = today
+        self.last_report: RebalanceReport | None = None
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Idempotent; the loop ends after the account it is on."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    if await self.lock.try_acquire() and await self.lock.still_held():
+                        await self._rebalance_once()
+                        await self._sleep(self._until_next_run())
+                    else:
+                        await self._sleep(self.config.standby_poll)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("worker: database unavailable (%s); retrying", exc)
+                    await self._sleep(self.config.standby_poll)
+        finally:
+            await self.lock.release()
+
+    async def _rebalance_once(self) -> None:
+        day = self.today()
+        report = await rebalance(self.pool, day, default_region=self.config.default_region)
+        self.last_report = report
+        log.info(report.summary())
+
+    def _until_next_run(self) -> float:
+        now = datetime.now(UTC)
+        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+        return max(0.0, min(self.config.interval, (midnight - now).total_seconds() + 1.0))
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
