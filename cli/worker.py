@@ -54,7 +54,7 @@ def command(args: argparse.Namespace) -> int:
 async def _once(url: str, config: WorkerConfig, as_of: date | None, lock_timeout: float) -> int:
     async with connect(url) as conn:
         await apply_migrations(conn)
-    pool = await create_pool(url, size=2)
+    pool = await create_pool(url, size=5)
     worker = Worker(pool, url, config)
     try:
         deadline = time.monotonic() + lock_timeout
@@ -80,7 +80,7 @@ def _progress(done: int, total: int) -> None:
 async def _forever(url: str, config: WorkerConfig, stop: asyncio.Event) -> int:
     async with connect(url) as conn:
         await apply_migrations(conn)
-    pool = await create_pool(url, size=2)
+    pool = await create_pool(url, size=5)
     worker = Worker(pool, url, config)
     task = asyncio.create_task(worker.run(), name="rebalancer")
     try:

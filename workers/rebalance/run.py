@@ -11,6 +11,7 @@ account either before or after its transaction, never between.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -81,6 +82,7 @@ async def rebalance(
     *,
     default_region: str = "us-east",
     progress: Progress | None = None,
+    apply_concurrency: int = 4,
 ) -> RebalanceReport:
     """Decide every account for ``day`` from the history before it and store the result."""
     q = queries.load()
@@ -120,6 +122,7 @@ async def rebalance(
 
     report.accounts = len(accounts)
     figures_batch: list[tuple[str, str, str]] = []
+    to_apply: list[tuple[str, Sequence[DayHistory]]] = []
     decide_seconds = 0.0
     for n, row in enumerate(accounts, 1):
         account = rows.account_state(row, pool_ips.get(row["account_id"], ()))
@@ -136,15 +139,11 @@ async def rebalance(
             if len(figures_batch) >= FIGURES_BATCH:
                 await _write_figures(pool, figures_batch, day)
         else:
-            try:
-                await _apply_account(pool, policy, account.account_id, window, day, report)
-                report.applied += 1
-            except Exception:
-                report.failed += 1
-                log.exception("rebalance failed account=%s day=%s; its state is unchanged", account.account_id, day)
+            to_apply.append((account.account_id, window))
         if progress is not None and (n % 1000 == 0 or n == len(accounts)):
             progress(n, len(accounts))
     await _write_figures(pool, figures_batch, day)
+    await _apply_all(pool, policy, to_apply, day, report, concurrency=apply_concurrency)
     report.phases["decide"] = decide_seconds
     mark = _phase(report, "decide_and_apply", mark)
 
@@ -209,6 +208,32 @@ async def _write_figures(pool: asyncpg.Pool, batch: list[tuple[str, str, str]], 
     async with pool.acquire() as conn:
         await conn.execute(queries.load()["worker_update_figures"], list(ids), list(reasons), list(figures), day)
     batch.clear()
+
+
+async def _apply_all(
+    pool: asyncpg.Pool,
+    policy: Policy,
+    work: Sequence[tuple[str, Sequence[DayHistory]]],
+    day: date,
+    report: RebalanceReport,
+    *,
+    concurrency: int,
+) -> None:
+    """Apply accounts on ``concurrency`` connections at once. Accounts are independent:
+    each transaction locks its own row, claims inventory with SKIP LOCKED and takes the
+    routing clock last, so they neither deadlock nor share an IP."""
+    queue = iter(work)
+
+    async def apply_from_queue() -> None:
+        for account_id, window in queue:
+            try:
+                await _apply_account(pool, policy, account_id, window, day, report)
+                report.applied += 1
+            except Exception:
+                report.failed += 1
+                log.exception("rebalance failed account=%s day=%s; its state is unchanged", account_id, day)
+
+    await asyncio.gather(*(apply_from_queue() for _ in range(max(1, concurrency))))
 
 
 async def _apply_account(
