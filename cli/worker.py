@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
 from datetime import date
 from typing import Any
 
@@ -13,7 +12,6 @@ from cli.runtime import database, run_async, until_signalled
 from store.config import DatabaseConfig
 from store.database import connect, create_pool
 from store.migrate import apply_migrations
-from workers.rebalance.run import rebalance
 from workers.service import Worker, WorkerConfig
 
 
@@ -26,9 +24,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--lock-timeout",
         type=float,
-        default=30.0,
+        default=600.0,
         metavar="SECONDS",
-        help="with --once: how long to wait for an active rebalancer to finish (default 30)",
+        help="with --once: how long to wait for a rebalance in progress to finish (default 600)",
     )
     parser.set_defaults(func=command)
 
@@ -57,18 +55,13 @@ async def _once(url: str, config: WorkerConfig, as_of: date | None, lock_timeout
     pool = await create_pool(url, size=5)
     worker = Worker(pool, url, config)
     try:
-        deadline = time.monotonic() + lock_timeout
-        while not await worker.lock.try_acquire():
-            if time.monotonic() > deadline:
-                print(f"error: another rebalancer is active; waited {lock_timeout:.0f}s", file=sys.stderr)
-                return 1
-            await asyncio.sleep(0.2)
-        day = as_of or worker.today()
-        report = await rebalance(pool, day, default_region=config.default_region, progress=_progress)
+        report = await worker.rebalance_once(as_of, lock_timeout=lock_timeout, progress=_progress)
+        if report is None:
+            print(f"error: another rebalance is running; waited {lock_timeout:.0f}s", file=sys.stderr)
+            return 1
         print(report.summary())
         return 1 if report.failed else 0
     finally:
-        await worker.lock.release()
         await pool.close()
 
 

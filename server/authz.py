@@ -8,13 +8,13 @@ message to abort with (``UNAUTHENTICATED`` or ``PERMISSION_DENIED``, SPEC §3).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Literal, Protocol
 
 import grpc
 
 Permission = Literal["route", "view", "admin"]
-Metadata = Sequence[tuple[str, str | bytes]]
+Metadata = Iterable[tuple[str, str | bytes]]
 Denial = tuple[grpc.StatusCode, str]
 
 

@@ -1,4 +1,8 @@
-"""One active rebalancer at a time: a session advisory lock on a connection of its own.
+"""Session advisory locks on a connection of their own.
+
+Two locks: ``LEADER`` is held by the active worker for as long as it lives (standbys wait
+for it); ``RUN`` is held for the length of one rebalance by whoever runs it, the active
+worker or an operator's `sendingip worker --once`, so runs never overlap.
 
 asyncpg's pool runs ``pg_advisory_unlock_all()`` when a connection is released, so the
 lock lives on a dedicated connection, outside the pool. Whoever holds it is the leader
@@ -28,9 +32,14 @@ KEEPALIVE_SETTINGS = {
 }
 
 
-class LeaderLock:
-    def __init__(self, url: str) -> None:
+LEADER = "sendingip.rebalancer"
+RUN = "sendingip.rebalance-run"
+
+
+class SessionLock:
+    def __init__(self, url: str, name: str) -> None:
         self.url = url
+        self.name = name
         self._conn: asyncpg.Connection | None = None
 
     @property
@@ -43,7 +52,7 @@ class LeaderLock:
             return True
         conn = await asyncpg.connect(self.url, server_settings=KEEPALIVE_SETTINGS, timeout=10)
         try:
-            got = bool(await conn.fetchval(queries.load()["worker_leader_try_lock"]))
+            got = bool(await conn.fetchval(queries.load()["worker_try_session_lock"], self.name))
         except BaseException:
             conn.terminate()
             raise
@@ -51,7 +60,16 @@ class LeaderLock:
             await conn.close()
             return False
         self._conn = conn
-        log.info("rebalancer lock acquired: this worker is active")
+        log.debug("lock %s acquired", self.name)
+        return True
+
+    async def acquire(self, timeout: float, poll: float = 0.2) -> bool:
+        """Wait up to ``timeout`` seconds for the lock."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not await self.try_acquire():
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(poll)
         return True
 
     async def still_held(self) -> bool:
@@ -63,7 +81,7 @@ class LeaderLock:
             await asyncio.wait_for(self._conn.fetchval("SELECT 1"), timeout=10)
             return True
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-            log.warning("rebalancer lock connection lost: no longer active")
+            log.warning("lock %s: connection lost, lock released", self.name)
             self._conn.terminate()
             self._conn = None
             return False
@@ -74,8 +92,8 @@ class LeaderLock:
         if conn is None or conn.is_closed():
             return
         try:
-            await conn.fetchval(queries.load()["worker_leader_unlock"])
+            await conn.fetchval(queries.load()["worker_session_unlock"], self.name)
             await conn.close()
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             conn.terminate()
-        log.info("rebalancer lock released")
+        log.debug("lock %s released", self.name)

@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
-from workers.leader import LeaderLock
-from workers.rebalance.run import RebalanceReport, rebalance
+from workers.leader import LEADER, RUN, SessionLock
+from workers.rebalance.run import Progress, RebalanceReport, rebalance
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,8 @@ class Worker:
         today: Callable[[], date] = utc_today,
     ) -> None:
         self.pool = pool
-        self.lock = LeaderLock(url)
+        self.leader = SessionLock(url, LEADER)
+        self.run_lock = SessionLock(url, RUN)
         self.config = config
         self.today = today
         self.last_report: RebalanceReport | None = None
@@ -78,8 +79,8 @@ class Worker:
         try:
             while not self._stop.is_set():
                 try:
-                    if await self.lock.try_acquire() and await self.lock.still_held():
-                        await self._rebalance_once()
+                    if await self.leader.try_acquire() and await self.leader.still_held():
+                        await self.rebalance_once()
                         await self._sleep(self._until_next_run())
                     else:
                         await self._sleep(self.config.standby_poll)
@@ -87,13 +88,23 @@ class Worker:
                     log.warning("worker: database unavailable (%s); retrying", exc)
                     await self._sleep(self.config.standby_poll)
         finally:
-            await self.lock.release()
+            await self.leader.release()
 
-    async def _rebalance_once(self) -> None:
-        day = self.today()
-        report = await rebalance(self.pool, day, default_region=self.config.default_region)
+    async def rebalance_once(
+        self, day: date | None = None, lock_timeout: float = 600.0, progress: Progress | None = None
+    ) -> RebalanceReport | None:
+        """One rebalance under the run lock; ``None`` when the lock did not come in time."""
+        if not await self.run_lock.acquire(lock_timeout):
+            return None
+        try:
+            report = await rebalance(
+                self.pool, day or self.today(), default_region=self.config.default_region, progress=progress
+            )
+        finally:
+            await self.run_lock.release()
         self.last_report = report
         log.info(report.summary())
+        return report
 
     def _until_next_run(self) -> float:
         now = datetime.now(UTC)

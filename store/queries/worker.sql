@@ -153,8 +153,8 @@ DELETE FROM daily_outcomes WHERE day < $1
 -- name: worker_prune_flushes
 DELETE FROM history_flushes WHERE flushed_at < now() - make_interval(days => $1)
 
--- name: worker_leader_try_lock
-SELECT pg_try_advisory_lock(hashtext('sendingip.rebalancer'))
+-- name: worker_try_session_lock
+SELECT pg_try_advisory_lock(hashtext($1))
 
--- name: worker_leader_unlock
-SELECT pg_advisory_unlock(hashtext('sendingip.rebalancer'))
+-- name: worker_session_unlock
+SELECT pg_advisory_unlock(hashtext($1))
