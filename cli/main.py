@@ -17,6 +17,14 @@ COMMAND_MODULES = (
     "cli.migrate",
     "cli.serve",
     "cli.worker",
+    "cli.keys",
+    "cli.status",
+    "cli.accounts",
+    "cli.ips",
+    "cli.history",
+    "cli.policy",
+    "cli.warmup",
+    "cli.route",
     "workers.simulate.command",
 )
 

@@ -53,8 +53,10 @@ async def create_server(
     services: Sequence[AddToServer] = (),
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     options: Sequence[tuple[str, int | str]] = (),
+    credentials: grpc.ServerCredentials | None = None,
 ) -> App:
-    """Build and bind the server (not started). Port 0 binds a free port."""
+    """Build and bind the server (not started). Port 0 binds a free port.
+    With ``credentials`` (server.auth.tls) it accepts TLS only."""
     server = grpc.aio.server(interceptors=list(interceptors), options=list(options))
     for add in services:
         add(server)
@@ -69,7 +71,10 @@ async def create_server(
         ),
         server,
     )
-    port = server.add_insecure_port(config.listen)
+    if credentials is not None:
+        port = server.add_secure_port(config.listen, credentials)
+    else:
+        port = server.add_insecure_port(config.listen)
     if port == 0:
         raise OSError(f"could not listen on {config.listen}")
     app = App(server=server, port=port, health=health_servicer)

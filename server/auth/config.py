@@ -1,0 +1,40 @@
+"""Access-control settings of the server, read from the environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    #: ``SENDINGIP_TLS_CERT``: PEM certificate (chain) of the server; with ``tls_key``
+    #: the server accepts TLS only. Unset: plaintext.
+    tls_cert: Path | None = None
+    #: ``SENDINGIP_TLS_KEY``: PEM private key of ``tls_cert``.
+    tls_key: Path | None = None
+    #: ``SENDINGIP_KEY_REFRESH_SECONDS``: how often the API keys are re-read even without a
+    #: notification (the fallback behind LISTEN/NOTIFY: the most a missed one can delay a
+    #: revocation).
+    key_refresh_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AuthConfig:
+        cert, key = env.get("SENDINGIP_TLS_CERT"), env.get("SENDINGIP_TLS_KEY")
+        raw = env.get("SENDINGIP_KEY_REFRESH_SECONDS")
+        refresh = cls.key_refresh_seconds
+        if raw:
+            try:
+                refresh = float(raw)
+            except ValueError:
+                raise ValueError(f"SENDINGIP_KEY_REFRESH_SECONDS={raw!r}: expected a number of seconds") from None
+            if not refresh > 0:
+                raise ValueError(f"SENDINGIP_KEY_REFRESH_SECONDS={raw!r}: must be more than 0")
+        if bool(cert) != bool(key):
+            raise ValueError("TLS needs both SENDINGIP_TLS_CERT and SENDINGIP_TLS_KEY (or neither)")
+        return cls(
+            tls_cert=Path(cert) if cert else None,
+            tls_key=Path(key) if key else None,
+            key_refresh_seconds=refresh,
+        )

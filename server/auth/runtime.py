@@ -1,0 +1,58 @@
+"""The key authorizer of a running server: bootstrap, first load, live refresh."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+
+from server.auth.authorizer import KeyAuthorizer
+from server.auth.bootstrap import ensure_admin_key
+from server.auth.cache import KeyCache
+from server.config import ServerConfig
+
+log = logging.getLogger(__name__)
+
+
+class AuthRuntime:
+    """``start()`` loads the keys before the server answers; ``stop()`` ends the refresh.
+
+    With PostgreSQL unreachable at start the server still starts (the router can serve
+    its snapshot): calls answer UNAVAILABLE until the first load succeeds, which the
+    refresh loop retries.
+    """
+
+    def __init__(self, config: ServerConfig) -> None:
+        assert config.database.url is not None
+        self.url = config.database.url
+        self.authorizer = KeyAuthorizer()
+        self.cache = KeyCache(self.url, self.authorizer, poll_interval=config.auth.key_refresh_seconds)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> KeyAuthorizer:
+        try:
+            async with asyncio.timeout(15):
+                # A fresh install (no key ever made) gets an admin key, printed once.
+                await ensure_admin_key(self.url)
+                await self.cache.reload()
+            log.info("api keys loaded active=%d", len(self.authorizer))
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.error("api keys not loaded: PostgreSQL unreachable (%s); calls are UNAVAILABLE until it is", exc)
+        self._task = asyncio.create_task(self.cache.run(), name="api-keys-cache")
+        self._task.add_done_callback(_report_failure)
+        return self.authorizer
+
+    async def stop(self) -> None:
+        """Idempotent."""
+        self.cache.stop()
+        if self._task is not None:
+            with contextlib.suppress(Exception):  # already reported by _report_failure
+                await self._task
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        # The server keeps the keys it has; revocations stop taking effect until restart.
+        log.error("api key refresh stopped: %r", task.exception(), exc_info=task.exception())

@@ -1,0 +1,139 @@
+"""Accounts: read one, list them page by page, create one."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import asyncpg
+
+from sendingip.v1 import types_pb2
+from server.management import validation
+from server.management.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from store import queries
+from store.account_figures import AccountFigures
+
+MANAGEMENT_TYPE_TO_PROTO: Mapping[str, types_pb2.ManagementType] = {
+    "general": types_pb2.MANAGEMENT_TYPE_GENERAL,
+    "transition": types_pb2.MANAGEMENT_TYPE_TRANSITION,
+    "dedicated": types_pb2.MANAGEMENT_TYPE_DEDICATED,
+}
+PROTO_TO_MANAGEMENT_TYPE = {v: k for k, v in MANAGEMENT_TYPE_TO_PROTO.items()}
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+def account_message(row: Mapping[str, Any]) -> types_pb2.Account:
+    """An ``Account`` from a ``mgmt_account`` row; figures the rebalancer has not written read 0."""
+    figures = AccountFigures.from_json(row["figures"])
+    started = row["transition_started_on"]
+    return types_pb2.Account(
+        account_id=row["account_id"],
+        region=row["region"],
+        management_type=MANAGEMENT_TYPE_TO_PROTO[row["management_type"]],
+        transition_started_on=started.isoformat() if started else "",
+        transition_progress_percent=figures.transition_progress_percent,
+        dedicated_share_percent=figures.dedicated_share_percent,
+        volume_30d=figures.volume_30d,
+        peak_daily_volume_30d=figures.peak_daily_volume_30d,
+        active_days_30d=figures.active_days_30d,
+        required_ips=figures.required_ips,
+        dedicated_ip_count=row["dedicated_ip_count"],
+        warmup_paused=row["warmup_paused"],
+        reason=row["reason"],
+    )
+
+
+async def account_row(conn: asyncpg.Connection, account_id: str) -> asyncpg.Record:
+    validation.account_id(account_id)
+    row = await conn.fetchrow(queries.load()["mgmt_account"], account_id)
+    if row is None:
+        raise NotFound(f"account {account_id!r} not found")
+    return row
+
+
+async def get_account(conn: asyncpg.Connection, account_id: str) -> types_pb2.Account:
+    return account_message(await account_row(conn, account_id))
+
+
+async def list_accounts(
+    conn: asyncpg.Connection,
+    *,
+    region: str,
+    management_type: types_pb2.ManagementType,
+    page_size: int,
+    page_token: str,
+    scope: Collection[str] | None,
+) -> tuple[list[types_pb2.Account], str]:
+    """One page ordered by account id, and the token of the next ('' after the last).
+
+    Keyset pagination: a token holds the last id shown, so pages neither repeat nor skip
+    an account while others are created. ``scope`` limits the list to a key's accounts.
+    """
+    if region:
+        validation.region(region)
+    if management_type != types_pb2.MANAGEMENT_TYPE_UNSPECIFIED and management_type not in PROTO_TO_MANAGEMENT_TYPE:
+        raise InvalidArgument(f"management_type {management_type} is not a known ManagementType")
+    type_name = PROTO_TO_MANAGEMENT_TYPE.get(management_type, "")
+    if page_size < 0:
+        raise InvalidArgument(f"page_size must be >= 0 (0 means {DEFAULT_PAGE_SIZE}), got {page_size}")
+    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    filters = [region, type_name]
+    after = _decode_token(page_token, filters) if page_token else ""
+    rows = await conn.fetch(
+        queries.load()["mgmt_list_accounts"],
+        region,
+        type_name,
+        None if scope is None else sorted(scope),
+        after,
+        size + 1,
+    )
+    page = [account_message(r) for r in rows[:size]]
+    next_token = _encode_token(page[-1].account_id, filters) if len(rows) > size else ""
+    return page, next_token
+
+
+def _encode_token(after: str, filters: list[str]) -> str:
+    raw = json.dumps({"v": 1, "after": after, "filters": filters}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str, filters: list[str]) -> str:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        after = raw["after"]
+        issued_for = raw["filters"]
+        if raw["v"] != 1 or not isinstance(after, str):
+            raise ValueError
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise InvalidArgument("page_token is not a token this server issued; start again without it") from None
+    if issued_for != filters:
+        raise InvalidArgument("page_token was issued for other filters (region, management_type); keep them the same")
+    return after
+
+
+async def create_account(conn: asyncpg.Connection, account_id: str, region: str) -> tuple[types_pb2.Account, bool]:
+    """Create the account in an existing region; the account and whether it is new.
+
+    The region must exist (FAILED_PRECONDITION otherwise): regions are made by adding
+    their IPs, so an account never lands in a region without a general pool. Creating an
+    account that exists in the same region is a no-op; in another region ALREADY_EXISTS.
+    """
+    validation.account_id(account_id)
+    validation.region(region)
+    q = queries.load()
+    async with conn.transaction():
+        if not await conn.fetchval(q["mgmt_region_exists"], region):
+            raise FailedPrecondition(
+                f"region {region!r} does not exist; add its IPs first (sendingip ips add --region {region} ...)"
+            )
+        created = await conn.fetchval(q["mgmt_insert_account"], account_id, region)
+        if created is None:
+            existing = await conn.fetchval(q["mgmt_account_region"], account_id)
+            if existing != region:
+                raise AlreadyExists(f"account {account_id!r} already exists in region {existing!r}")
+    return await get_account(conn, account_id), created is not None

@@ -1,0 +1,146 @@
+"""IP addresses: add them to a region, and the account's Sending IP Addresses table."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import asyncpg
+
+from sendingip.v1 import management_pb2, types_pb2
+from server.management import accounts, validation
+from server.management.errors import AlreadyExists, InvalidArgument
+from store import queries, routing_store
+from store.account_figures import AccountFigures, IPFigures
+
+#: ``ip_addresses.state`` an added address gets, per purpose.
+_STATE_FOR_PURPOSE = {
+    types_pb2.IP_PURPOSE_GENERAL_POOL: "general",
+    types_pb2.IP_PURPOSE_INVENTORY: "inventory",
+}
+#: States an address added as inventory may have moved on to: re-adding it is a no-op.
+_INVENTORY_LIFECYCLE = frozenset({"inventory", "dedicated", "draining", "quarantine"})
+
+MAX_ADDRESSES_PER_CALL = 65_536
+
+
+@dataclass(frozen=True, slots=True)
+class AddedIPs:
+    added: int
+    already_present: int
+
+
+async def add_ips(
+    conn: asyncpg.Connection, region: str, addresses: Sequence[str], purpose: types_pb2.IpPurpose
+) -> AddedIPs:
+    """Add addresses to ``region`` (created with its general pool if new), all or none.
+
+    Idempotent: an address already in the region for the same purpose counts as
+    ``already_present``. One in another region, or in this region for the other
+    purpose, is ALREADY_EXISTS and nothing is added. Adding to the general pool
+    publishes the region's routing entry in the same transaction.
+    """
+    validation.region(region)
+    state = _STATE_FOR_PURPOSE.get(purpose)
+    if state is None:
+        raise InvalidArgument("purpose must be IP_PURPOSE_GENERAL_POOL or IP_PURPOSE_INVENTORY")
+    if not addresses:
+        raise InvalidArgument("addresses must name at least one IP address")
+    if len(addresses) > MAX_ADDRESSES_PER_CALL:
+        raise InvalidArgument(f"addresses: at most {MAX_ADDRESSES_PER_CALL} per call, got {len(addresses)}")
+    wanted = list(dict.fromkeys(validation.ip(a, f"addresses[{i}]") for i, a in enumerate(addresses)))
+    texts = [str(a) for a in wanted]
+    q = queries.load()
+    async with conn.transaction():
+        await conn.execute(q["mgmt_ensure_region"], region)
+        await conn.execute(q["mgmt_ensure_general_pool"], region)
+        added = {
+            ipaddress.ip_address(r["address"]) for r in await conn.fetch(q["mgmt_insert_ips"], texts, region, state)
+        }
+        rest = [str(a) for a in wanted if a not in added]
+        present = 0
+        if rest:
+            for row in await conn.fetch(q["mgmt_existing_ips"], rest):
+                if row["region"] == region and (
+                    row["state"] == state or (state == "inventory" and row["state"] in _INVENTORY_LIFECYCLE)
+                ):
+                    present += 1
+                    continue
+                where = "the general pool" if row["state"] == "general" else f"state {row['state']}"
+                raise AlreadyExists(
+                    f"address {row['address']} is already in region {row['region']!r} ({where}); "
+                    f"it cannot be added to region {region!r} as {state}"
+                )
+        if added and state == "general":
+            await routing_store.publish_general_pool(conn, region)
+    return AddedIPs(added=len(added), already_present=present)
+
+
+_STATUS = {
+    "in_progress": types_pb2.IP_STATUS_IN_PROGRESS,
+    "active": types_pb2.IP_STATUS_ACTIVE,
+    "draining": types_pb2.IP_STATUS_DRAINING,
+}
+
+
+async def list_sending_ips(
+    conn: asyncpg.Connection, account_id: str, today: date
+) -> management_pb2.ListSendingIPsResponse:
+    """The seed's Sending IP Addresses table for ``account_id`` on ``today`` (UTC).
+
+    Dedicated IPs: Draining when recovered, In Progress while any of their (IP, provider)
+    pairs is still warming (or none has started), else Active. General pool IPs are
+    listed while the account sends through the shared pool (General and Transition),
+    each Active with an equal part of the share the dedicated pool does not take.
+    Warm-up %, share and limit come from the rebalancer's figures for the account.
+    """
+    q = queries.load()
+    row = await accounts.account_row(conn, account_id)
+    account = accounts.account_message(row)
+    figures = AccountFigures.from_json(row["figures"])
+    stages = int(await conn.fetchval(q["mgmt_warmup_stages"]))
+    ips: list[types_pb2.SendingIP] = []
+    for r in await conn.fetch(q["mgmt_dedicated_ips"], account_id, today, stages):
+        ip_figures = figures.ips.get(r["address"], IPFigures())
+        if r["state"] == "draining":
+            status = "draining"
+        elif r["pairs"] == 0 or r["warming"] > 0:
+            status = "in_progress"
+        else:
+            status = "active"
+        ips.append(
+            types_pb2.SendingIP(
+                address=r["address"],
+                region=r["region"],
+                pool_id=r["pool_id"],
+                pool_type=types_pb2.POOL_TYPE_DEDICATED,
+                status=_STATUS[status],
+                warmup_percent=100.0 if status == "active" else ip_figures.warmup_percent,
+                traffic_share_percent=0.0 if status == "draining" else ip_figures.traffic_share_percent,
+                daily_limit=ip_figures.daily_limit,
+                sent_today=r["sent_today"],
+                assigned_on=r["assigned_on"].isoformat(),
+            )
+        )
+    if row["management_type"] != "dedicated":
+        general = await conn.fetch(q["mgmt_general_ips"], account_id, row["region"], today)
+        dedicated_share = account.dedicated_share_percent if row["management_type"] == "transition" else 0.0
+        share = max(0.0, 100.0 - dedicated_share) / len(general) if general else 0.0
+        ips.extend(
+            types_pb2.SendingIP(
+                address=r["address"],
+                region=r["region"],
+                pool_id=r["pool_id"],
+                pool_type=types_pb2.POOL_TYPE_GENERAL,
+                status=types_pb2.IP_STATUS_ACTIVE,
+                warmup_percent=100.0,
+                traffic_share_percent=share,
+                daily_limit=0,
+                sent_today=r["sent_today"],
+                assigned_on="",
+            )
+            for r in general
+        )
+    return management_pb2.ListSendingIPsResponse(account=account, ips=ips)

@@ -1,0 +1,193 @@
+"""The Management gRPC service: access check, one call into a concern module, errors
+mapped to statuses (``errors.status_for``). Nothing else lives here.
+
+``view`` reads and ``admin`` writes (admin implies view). A key limited to accounts
+may read only those; operations that concern no single account (AddIPs, UpdatePolicy)
+need a key for every account.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+from typing import Protocol, TypeVar, cast
+
+import asyncpg
+import grpc
+
+from sendingip.v1 import management_pb2, management_pb2_grpc, types_pb2
+from server.auth.keys import ALL_ACCOUNTS
+from server.authz import Denial, Metadata, Permission
+from server.management import accounts, history, ips, policy, warmup
+from server.management.errors import status_for
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Context = grpc.aio.ServicerContext[object, object]
+
+#: How long a call waits for a pooled connection before it answers UNAVAILABLE.
+ACQUIRE_TIMEOUT = 10.0
+
+
+class Pool(Protocol):
+    """``asyncpg.Pool`` or ``LazyPool``."""
+
+    def acquire(self, timeout: float) -> AbstractAsyncContextManager[asyncpg.Connection]: ...
+
+
+class Caller(Protocol):
+    @property
+    def key_id(self) -> str: ...
+
+    @property
+    def accounts(self) -> frozenset[str] | None: ...
+
+
+class AccessControl(Protocol):
+    """``server.authz.Authorizer`` plus who the caller is (for scopes and the audit)."""
+
+    def check(
+        self, metadata: Metadata | None, permission: Permission, accounts: Iterable[str] = ()
+    ) -> Denial | None: ...
+
+    def caller(self, metadata: Metadata | None) -> Caller | None: ...
+
+
+class ManagementServicer(management_pb2_grpc.ManagementServicer):
+    def __init__(self, pool: Pool, access: AccessControl, clock: Callable[[], datetime] | None = None) -> None:
+        self.pool = pool
+        self.access = access
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    # -- reads (view) ------------------------------------------------------------------
+
+    async def ListSendingIPs(
+        self, request: management_pb2.ListSendingIPsRequest, context: Context
+    ) -> management_pb2.ListSendingIPsResponse:
+        today = self.clock().date()
+        return await self._call(
+            context,
+            "ListSendingIPs",
+            "view",
+            [request.account_id],
+            lambda conn: ips.list_sending_ips(conn, request.account_id, today),
+        )
+
+    async def GetAccount(self, request: management_pb2.GetAccountRequest, context: Context) -> types_pb2.Account:
+        return await self._call(
+            context, "GetAccount", "view", [request.account_id], lambda c: accounts.get_account(c, request.account_id)
+        )
+
+    async def ListAccounts(
+        self, request: management_pb2.ListAccountsRequest, context: Context
+    ) -> management_pb2.ListAccountsResponse:
+        caller = self.access.caller(_metadata(context))
+        scope = caller.accounts if caller is not None else None
+
+        async def work(conn: asyncpg.Connection) -> management_pb2.ListAccountsResponse:
+            page, token = await accounts.list_accounts(
+                conn,
+                region=request.region,
+                management_type=request.management_type,
+                page_size=request.page_size,
+                page_token=request.page_token,
+                scope=scope,
+            )
+            return management_pb2.ListAccountsResponse(accounts=page, next_page_token=token)
+
+        return await self._call(context, "ListAccounts", "view", (), work)
+
+    async def GetPolicy(self, request: management_pb2.GetPolicyRequest, context: Context) -> types_pb2.Policy:
+        return await self._call(context, "GetPolicy", "view", (), policy.get_policy)
+
+    # -- writes (admin) ----------------------------------------------------------------
+
+    async def CreateAccount(self, request: management_pb2.CreateAccountRequest, context: Context) -> types_pb2.Account:
+        async def work(conn: asyncpg.Connection) -> types_pb2.Account:
+            account, created = await accounts.create_account(conn, request.account_id, request.region)
+            if created:
+                self._audit(context, "CreateAccount", f"account={account.account_id} region={account.region}")
+            return account
+
+        return await self._call(context, "CreateAccount", "admin", [request.account_id], work)
+
+    async def AddIPs(self, request: management_pb2.AddIPsRequest, context: Context) -> management_pb2.AddIPsResponse:
+        async def work(conn: asyncpg.Connection) -> management_pb2.AddIPsResponse:
+            result = await ips.add_ips(conn, request.region, list(request.addresses), request.purpose)
+            self._audit(
+                context,
+                "AddIPs",
+                f"region={request.region} purpose={types_pb2.IpPurpose.Name(request.purpose)} "
+                f"added={result.added} already_present={result.already_present}",
+            )
+            return management_pb2.AddIPsResponse(added=result.added, already_present=result.already_present)
+
+        return await self._call(context, "AddIPs", "admin", [ALL_ACCOUNTS], work)
+
+    async def ImportHistory(
+        self, request: management_pb2.ImportHistoryRequest, context: Context
+    ) -> management_pb2.ImportHistoryResponse:
+        async def work(conn: asyncpg.Connection) -> management_pb2.ImportHistoryResponse:
+            rows = await history.import_history(conn, request.volumes)
+            self._audit(context, "ImportHistory", f"rows={rows}")
+            return management_pb2.ImportHistoryResponse(rows=rows)
+
+        # A key limited to accounts may import only their history.
+        touched = {v.account_id for v in request.volumes}
+        return await self._call(context, "ImportHistory", "admin", touched, work)
+
+    async def UpdatePolicy(self, request: management_pb2.UpdatePolicyRequest, context: Context) -> types_pb2.Policy:
+        async def work(conn: asyncpg.Connection) -> types_pb2.Policy:
+            updated = await policy.update_policy(conn, request.policy, self._caller_id(context))
+            self._audit(context, "UpdatePolicy", f"updated_at={updated.updated_at}")
+            return updated
+
+        return await self._call(context, "UpdatePolicy", "admin", [ALL_ACCOUNTS], work)
+
+    async def PauseWarmup(self, request: management_pb2.PauseWarmupRequest, context: Context) -> types_pb2.Account:
+        return await self._set_paused(context, "PauseWarmup", request.account_id, True)
+
+    async def ResumeWarmup(self, request: management_pb2.ResumeWarmupRequest, context: Context) -> types_pb2.Account:
+        return await self._set_paused(context, "ResumeWarmup", request.account_id, False)
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    async def _set_paused(self, context: Context, method: str, account_id: str, paused: bool) -> types_pb2.Account:
+        async def work(conn: asyncpg.Connection) -> types_pb2.Account:
+            account = await warmup.set_paused(conn, account_id, paused)
+            self._audit(context, method, f"account={account_id}")
+            return account
+
+        return await self._call(context, method, "admin", [account_id], work)
+
+    async def _call(
+        self,
+        context: Context,
+        method: str,
+        permission: Permission,
+        account_ids: Iterable[str],
+        work: Callable[[asyncpg.Connection], Awaitable[T]],
+    ) -> T:
+        denial = self.access.check(_metadata(context), permission, account_ids)
+        if denial is not None:
+            await context.abort(*denial)
+        try:
+            async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
+                return await work(conn)
+        except Exception as exc:  # every failure answers with a status, never a traceback
+            code, message = status_for(exc, method)
+        await context.abort(code, message)
+
+    def _caller_id(self, context: Context) -> str:
+        caller = self.access.caller(_metadata(context))
+        return caller.key_id if caller is not None else "anonymous"
+
+    def _audit(self, context: Context, method: str, details: str) -> None:
+        log.info("management method=%s key_id=%s %s", method, self._caller_id(context), details)
+
+
+def _metadata(context: Context) -> Metadata | None:
+    # grpc.aio hands over a tuple of (key, value) pairs; its stubs call it a Collection.
+    return cast("Metadata | None", context.invocation_metadata())

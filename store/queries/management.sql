@@ -1,0 +1,145 @@
+-- The Management API (server/management): status reads and operator writes.
+
+-- name: mgmt_account
+SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.warmup_paused, a.reason,
+       a.figures::text AS figures,
+       (SELECT count(*) FROM pools p JOIN ip_addresses i ON i.pool_id = p.pool_id AND i.state = 'dedicated'
+        WHERE p.account_id = a.account_id AND p.pool_type = 'dedicated') AS dedicated_ip_count
+FROM accounts a
+WHERE a.account_id = $1
+
+-- name: mgmt_list_accounts
+-- Keyset pagination on account_id: $4 is the last id of the previous page ('' first).
+-- $1 region and $2 management_type filter when not ''; $3 limits to a key's accounts.
+SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.warmup_paused, a.reason,
+       a.figures::text AS figures,
+       (SELECT count(*) FROM pools p JOIN ip_addresses i ON i.pool_id = p.pool_id AND i.state = 'dedicated'
+        WHERE p.account_id = a.account_id AND p.pool_type = 'dedicated') AS dedicated_ip_count
+FROM accounts a
+WHERE ($1::text = '' OR a.region = $1)
+  AND ($2::text = '' OR a.management_type = $2)
+  AND ($3::text[] IS NULL OR a.account_id = ANY ($3::text[]))
+  AND a.account_id > $4
+ORDER BY a.account_id
+LIMIT $5
+
+-- name: mgmt_region_exists
+SELECT EXISTS (SELECT 1 FROM regions WHERE region = $1)
+
+-- name: mgmt_insert_account
+INSERT INTO accounts (account_id, region) VALUES ($1, $2)
+ON CONFLICT (account_id) DO NOTHING
+RETURNING account_id
+
+-- name: mgmt_account_region
+SELECT region FROM accounts WHERE account_id = $1
+
+-- name: mgmt_ensure_region
+INSERT INTO regions (region) VALUES ($1) ON CONFLICT DO NOTHING
+
+-- name: mgmt_ensure_general_pool
+-- One general pool per region (a unique index); its id is 'general:<region>'.
+INSERT INTO pools (pool_id, region, pool_type) VALUES ('general:' || $1, $1, 'general')
+ON CONFLICT DO NOTHING
+
+-- name: mgmt_insert_ips
+-- $3 is 'general' (into the region's general pool) or 'inventory'. Addresses already
+-- stored are left alone and not returned; the caller classifies them.
+INSERT INTO ip_addresses (address, region, state, pool_id)
+SELECT a, $2, $3,
+       CASE WHEN $3 = 'general' THEN (SELECT pool_id FROM pools WHERE region = $2 AND pool_type = 'general') END
+FROM unnest($1::text[]::inet[]) AS a
+ON CONFLICT (address) DO NOTHING
+RETURNING host(address) AS address
+
+-- name: mgmt_existing_ips
+SELECT host(address) AS address, region, state
+FROM ip_addresses
+WHERE address = ANY ($1::text[]::inet[])
+
+-- name: mgmt_dedicated_ips
+-- One account's dedicated pool for the Sending IP Addresses table. $2 is today (UTC),
+-- $3 the number of warm-up stages: a pair below it is still warming.
+SELECT host(i.address) AS address, i.region, i.pool_id, i.state, i.assigned_on,
+       coalesce(w.pairs, 0) AS pairs, coalesce(w.warming, 0) AS warming,
+       coalesce(h.sent, 0)::bigint AS sent_today
+FROM pools p
+JOIN ip_addresses i ON i.pool_id = p.pool_id AND i.state IN ('dedicated', 'draining')
+LEFT JOIN LATERAL (
+    SELECT count(*) AS pairs, count(*) FILTER (WHERE ws.stage < $3) AS warming
+    FROM warmup_state ws
+    WHERE ws.address = i.address AND ws.account_id = $1
+) w ON true
+LEFT JOIN LATERAL (
+    SELECT sum(d.counted) AS sent
+    FROM daily_history d
+    WHERE d.day = $2 AND d.account_id = $1 AND d.ip = host(i.address)
+) h ON true
+WHERE p.account_id = $1 AND p.pool_type = 'dedicated'
+ORDER BY i.state = 'draining', i.assigned_on, i.address
+
+-- name: mgmt_general_ips
+-- The general pool of region $2 with what account $1 sent through each IP on day $3.
+SELECT host(i.address) AS address, i.region, i.pool_id, coalesce(h.sent, 0)::bigint AS sent_today
+FROM pools p
+JOIN ip_addresses i ON i.pool_id = p.pool_id AND i.state = 'general'
+LEFT JOIN LATERAL (
+    SELECT sum(d.counted) AS sent
+    FROM daily_history d
+    WHERE d.day = $3 AND d.account_id = $1 AND d.ip = host(i.address)
+) h ON true
+WHERE p.region = $2 AND p.pool_type = 'general'
+ORDER BY i.address
+
+-- name: mgmt_warmup_stages
+SELECT cardinality(warmup_schedule) FROM policy
+
+-- name: mgmt_mailbox_providers
+SELECT mailbox_providers FROM policy
+
+-- name: mgmt_import_history
+-- One statement per ImportHistory call. Sets (not adds) the imported count, so a
+-- re-import is harmless; the routers' `counted` is left alone.
+INSERT INTO daily_history (day, account_id, ip, mailbox_provider, imported)
+SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+ON CONFLICT (day, account_id, ip, mailbox_provider) DO UPDATE SET imported = EXCLUDED.imported
+
+-- name: mgmt_policy
+SELECT history_window_days, dedicated_threshold_30d, general_threshold_30d, min_active_days,
+       ip_daily_capacity, max_ips_per_account, warmup_schedule, scale_in_days, quarantine_days,
+       hold_bounce_percent, hold_complaint_percent, hold_deferral_percent,
+       step_back_bounce_percent, step_back_complaint_percent, drain_days, expected_volume_days,
+       mailbox_providers, updated_by, updated_at
+FROM policy
+
+-- name: mgmt_policy_for_update
+SELECT history_window_days, dedicated_threshold_30d, general_threshold_30d, min_active_days,
+       ip_daily_capacity, max_ips_per_account, warmup_schedule, scale_in_days, quarantine_days,
+       hold_bounce_percent, hold_complaint_percent, hold_deferral_percent,
+       step_back_bounce_percent, step_back_complaint_percent, drain_days, expected_volume_days,
+       mailbox_providers, updated_by, updated_at
+FROM policy
+FOR UPDATE
+
+-- name: mgmt_policy_update
+UPDATE policy SET
+    history_window_days = $1, dedicated_threshold_30d = $2, general_threshold_30d = $3,
+    min_active_days = $4, ip_daily_capacity = $5, max_ips_per_account = $6,
+    warmup_schedule = $7::bigint[], scale_in_days = $8, quarantine_days = $9,
+    hold_bounce_percent = $10, hold_complaint_percent = $11, hold_deferral_percent = $12,
+    step_back_bounce_percent = $13, step_back_complaint_percent = $14,
+    drain_days = $15, expected_volume_days = $16, mailbox_providers = $17::text[],
+    updated_by = $18, updated_at = now()
+RETURNING history_window_days, dedicated_threshold_30d, general_threshold_30d, min_active_days,
+          ip_daily_capacity, max_ips_per_account, warmup_schedule, scale_in_days, quarantine_days,
+          hold_bounce_percent, hold_complaint_percent, hold_deferral_percent,
+          step_back_bounce_percent, step_back_complaint_percent, drain_days, expected_volume_days,
+          mailbox_providers, updated_by, updated_at
+
+-- name: mgmt_policy_audit
+INSERT INTO policy_audit (changed_by, old_policy, new_policy) VALUES ($1, $2::jsonb, $3::jsonb)
+
+-- name: mgmt_set_warmup_paused
+UPDATE accounts SET warmup_paused = $2, updated_at = now()
+WHERE account_id = $1
+RETURNING account_id
