@@ -8,9 +8,13 @@ import dataclasses
 import logging
 from typing import Any
 
+import asyncpg
+
 from cli.runtime import database, run_async, until_signalled
 from server import app
 from server.config import ServerConfig
+from server.management.runtime import ManagementRuntime
+from server.router.runtime import RouterRuntime, assert_upb
 from store.database import connect
 from store.migrate import apply_migrations
 
@@ -36,13 +40,41 @@ def command(args: argparse.Namespace) -> int:
 
 async def _serve(config: ServerConfig, stop: asyncio.Event) -> None:
     assert config.database.url is not None
+    assert_upb()
     if config.auto_migrate:
-        async with connect(config.database.url) as conn:
+        await _migrate(config.database.url)
+    management = await ManagementRuntime.start(config)  # API keys (and the first admin key), TLS
+    runtime = RouterRuntime(config, management.authorizer)
+    server = await app.create_server(
+        config,
+        services=[runtime.add_to_server, management.add_to_server],
+        options=runtime.grpc_options(),
+        credentials=management.credentials,
+    )
+    await server.start(config.listen)
+    router = asyncio.create_task(runtime.run(), name="router")
+    stopped = asyncio.create_task(stop.wait(), name="stop-signal")
+    ready = asyncio.create_task(runtime.ready.wait(), name="router-ready")
+    try:
+        await asyncio.wait([router, stopped, ready], return_when=asyncio.FIRST_COMPLETED)
+        if ready.done() and not stop.is_set():
+            await server.set_serving(True)
+            await asyncio.wait([router, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ready.cancel()
+        stopped.cancel()
+        # No new picks first, then the final history flush.
+        await server.stop(config.shutdown_grace)
+        await runtime.stop()
+        await management.stop()
+        await router  # re-raises a side task's failure: exit non-zero, loudly
+
+
+async def _migrate(url: str) -> None:
+    """Apply pending migrations; with PostgreSQL down the router may still serve its snapshot."""
+    try:
+        async with asyncio.timeout(15), connect(url) as conn:
             for m in await apply_migrations(conn):
                 log.info("applied migration %04d_%s", m.version, m.name)
-    server = await app.create_server(config)
-    await server.start(config.listen)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop(config.shutdown_grace)
+    except (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as exc:
+        log.error("cannot migrate: PostgreSQL unreachable (%s); starting without it", exc)

@@ -27,7 +27,11 @@ def repo_copy(tmp_path: Path, repo_root: Path) -> Path:
 def _check(folder: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MAKEFLAGS": ""}
     return subprocess.run(
-        ["make", "--no-print-directory", "-o", ".venv/.installed", "check-protos"], cwd=folder, env=env, capture_output=True, text=True
+        ["make", "--no-print-directory", "-o", ".venv/.installed", "check-protos"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
     )
 
 

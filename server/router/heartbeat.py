@@ -1,0 +1,80 @@
+"""The router's heartbeat: a row in ``router_heartbeats`` renewed every few seconds.
+
+Its answer is the number of live routers, which divides every daily limit (rule 8):
+a router whose heartbeat is older than three intervals no longer counts. The same
+task prunes flush ids older than a week (they only guard retries of recent flushes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+import asyncpg
+
+from server.router.limits import DailyLimits
+from store import queries
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY = 3600.0
+KEEP_FLUSH_IDS_DAYS = 7
+
+
+class Heartbeat:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        router_id: str,
+        limits: DailyLimits,
+        version: Callable[[], int],
+        *,
+        address: str = "",
+        interval: float = 5.0,
+    ) -> None:
+        self.pool = pool
+        self.router_id = router_id
+        self.limits = limits
+        self.version = version
+        self.address = address
+        self.interval = interval
+        self.failures = 0
+        self._last_prune = float("-inf")  # prune at the first beat
+
+    async def beat(self) -> int:
+        async with asyncio.timeout(10), self.pool.acquire() as conn:
+            q = queries.load()
+            live = int(
+                await conn.fetchval(
+                    q["router_heartbeat"], self.router_id, self.address, self.version(), 3 * self.interval
+                )
+            )
+            if time.monotonic() - self._last_prune > PRUNE_EVERY:
+                await conn.execute(q["router_prune_flushes"], KEEP_FLUSH_IDS_DAYS)
+                self._last_prune = time.monotonic()
+        if live != self.limits.live_routers:
+            log.info("live routers=%d (each enforces 1/%d of every daily limit)", live, live)
+        self.limits.set_live_routers(live)
+        return live
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                await self.beat()
+                self.failures = 0
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self.failures += 1
+                log.warning("heartbeat failed router_id=%s attempt=%d: %s", self.router_id, self.failures, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), self.interval)
+
+    async def remove(self) -> None:
+        """On a clean stop: the other routers take over this one's share at once."""
+        try:
+            async with asyncio.timeout(5), self.pool.acquire() as conn:
+                await conn.execute(queries.load()["router_heartbeat_remove"], self.router_id)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("could not remove heartbeat router_id=%s: %s", self.router_id, exc)

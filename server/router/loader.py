@@ -1,0 +1,174 @@
+"""Keeping the routing table current: initial load, LISTEN/NOTIFY, polling fallback.
+
+Entries are read by version (``version > table.version``) a page at a time, and
+compiled and applied a few at a time with a yield to the event loop in between: a
+reload of 100k accounts never holds the loop for long, so picks are not stalled.
+Every entry of a page is applied before ``table.version`` moves past it, and each
+entry is swapped in whole, so a pick sees an entry either old or new, never mixed.
+
+A NOTIFY only wakes the poller early; the poll every ``poll_interval`` seconds catches
+anything a lost connection or a missed notification would have delayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import time
+from collections.abc import Callable
+
+import asyncpg
+
+from server.router.table import RoutingTable, compile_entry
+from store import queries
+from store.listener import Listener
+from store.routing_store import ROUTING_CHANNEL
+
+log = logging.getLogger(__name__)
+
+#: Rows fetched per query (asyncpg decodes a whole result at once: keep it short).
+PAGE_SIZE = 200
+#: Longest the loader holds the event loop before yielding (an entry takes ~50 µs).
+SLICE_SECONDS = 0.00005
+#: Longest wait for one page (a connection, the query): then the sync fails and is retried.
+QUERY_TIMEOUT = 10.0
+#: Idle time after each page, as a fraction of the time the page took: a reload takes
+#: longer, picks keep their latency (the CPU is left to them and the gRPC threads).
+DUTY_PAUSE = 3.0
+
+
+def apply_entry(table: RoutingTable, kind: str, key: str, version: int, text: str) -> bool:
+    """Compile and apply one stored entry; False (and a log line) when it is malformed."""
+    try:
+        compiled = compile_entry(kind, text, version)
+    except (ValueError, KeyError, TypeError) as exc:
+        log.error("routing entry skipped kind=%s key=%s version=%d: %s", kind, key, version, exc)
+        return False
+    table.put(kind, key, version, text, compiled)
+    return True
+
+
+def apply_entries(table: RoutingTable, rows: list[tuple[str, str, int, str]]) -> int:
+    """Apply rows (kind, key, version, entry) at once; returns how many were good."""
+    return sum(apply_entry(table, *row) for row in rows)
+
+
+class Loader:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        table: RoutingTable,
+        *,
+        poll_interval: float = 5.0,
+        page_size: int = PAGE_SIZE,
+        slice_seconds: float = SLICE_SECONDS,
+        on_synced: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.table = table
+        self.poll_interval = poll_interval
+        self.page_size = page_size
+        self.slice_seconds = slice_seconds
+        self.on_synced = on_synced
+        self.wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        #: ``time.monotonic()`` of the last sync that reached PostgreSQL; 0 before any.
+        self.last_sync = 0.0
+        self.last_reload_seconds = 0.0
+        self.last_reload_entries = 0
+        self.reloads = 0
+        self.errors = 0
+
+    @property
+    def busy(self) -> bool:
+        """A sync is running."""
+        return self._lock.locked()
+
+    async def sync(self) -> int:
+        """Apply every entry newer than the table's version; returns how many changed."""
+        async with self._lock:
+            started = time.monotonic()
+            table = self.table
+            changed = 0
+            sql = queries.load()["router_entries_page"]
+            clock = time.perf_counter
+            gc_was_enabled = gc.isenabled()
+            try:
+                while True:
+                    async with asyncio.timeout(QUERY_TIMEOUT), self.pool.acquire() as conn:
+                        rows = await conn.fetch(sql, table.version, self.page_size)
+                    if len(rows) == self.page_size and gc_was_enabled:
+                        # A big reload allocates millions of long-lived objects: the collector's
+                        # full passes over them would stall picks for 100+ ms. Entries hold no
+                        # cycles, so nothing is lost by pausing it; see the freeze below.
+                        gc.disable()
+                    page_started = clock()
+                    deadline = page_started + self.slice_seconds
+                    for r in rows:
+                        changed += apply_entry(table, r["kind"], r["key"], r["version"], r["entry"])
+                        if clock() >= deadline:
+                            await asyncio.sleep(0)  # let picks run
+                            deadline = clock() + self.slice_seconds
+                    # Between pages, leave the loop (and the CPU) idle for a moment: picks
+                    # and the gRPC threads get it without contention.
+                    # (Not before the first load: no pick is waiting, and startup should be quick.)
+                    await asyncio.sleep((clock() - page_started) * DUTY_PAUSE if table.loaded else 0)
+                    if rows:
+                        table.version = max(table.version, rows[-1]["version"])
+                    if len(rows) < self.page_size:
+                        break
+            finally:
+                if gc_was_enabled and not gc.isenabled():
+                    gc.freeze()  # the new table is long-lived: out of the collector's way
+                    gc.enable()
+            table.loaded = True
+            self.last_sync = time.monotonic()
+            if changed:
+                self.reloads += 1
+                self.last_reload_seconds = self.last_sync - started
+                self.last_reload_entries = changed
+                log.info(
+                    "routing table updated entries=%d version=%d seconds=%.3f accounts=%d regions=%d",
+                    changed,
+                    table.version,
+                    self.last_reload_seconds,
+                    len(table.accounts),
+                    len(table.regions),
+                )
+            if self.on_synced is not None:
+                self.on_synced(changed, self.last_reload_seconds)
+            return changed
+
+    def notified(self, payload: str) -> None:
+        """A NOTIFY on the routing channel: wake the poller if it announces something new."""
+        try:
+            newer = int(payload) > self.table.version
+        except ValueError:
+            newer = True
+        if newer:
+            self.wake.set()
+
+    async def caught_up(self) -> None:
+        """After every (re)connect of the listener: a NOTIFY may have been missed."""
+        self.wake.set()
+
+    def listener(self, url: str) -> Listener:
+        return Listener(url, ROUTING_CHANNEL, self.notified, self.caught_up)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Sync on every wake-up, and at least every ``poll_interval``, until ``stopping``."""
+        while not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.poll_interval)
+            self.wake.clear()
+            if stopping.is_set():
+                return
+            try:
+                await self.sync()
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self.errors += 1
+                log.warning(
+                    "routing table sync failed version=%d (serving the table as it is): %s", self.table.version, exc
+                )

@@ -1,0 +1,133 @@
+"""Prometheus metrics of the router, on their own HTTP port.
+
+The hot path only bumps plain integers; this collector reads them when Prometheus
+scrapes (from the exporter's thread: reading an int is safe under the GIL), so a pick
+pays nothing for its metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+if TYPE_CHECKING:
+    from server.router.runtime import RouterRuntime
+
+log = logging.getLogger(__name__)
+
+
+class RouterCollector:
+    def __init__(self, runtime: RouterRuntime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Any]:
+        rt = self.runtime
+        engine, flusher, loader = rt.engine, rt.flusher, rt.loader
+        picks = CounterMetricFamily(
+            "sendingip_router_picks", "Picks counted into history, by pool type", labels=["pool_type"]
+        )
+        picks.add_metric(["general"], engine.picks[1])
+        picks.add_metric(["dedicated"], engine.picks[2])
+        yield picks
+        yield CounterMetricFamily(
+            "sendingip_router_overflow",
+            "Picks sent elsewhere because a warming pair was at its daily limit",
+            value=engine.overflows,
+        )
+        yield CounterMetricFamily(
+            "sendingip_router_over_limit",
+            "Picks a pair carried beyond its limit share (nowhere else to send them)",
+            value=rt.limits.over_limit,
+        )
+        yield CounterMetricFamily(
+            "sendingip_router_retries", "Retry picks (answered, not counted)", value=engine.retries
+        )
+        yield GaugeMetricFamily(
+            "sendingip_router_live_routers", "Live routers sharing each daily limit", value=rt.limits.live_routers
+        )
+        # History
+        yield GaugeMetricFamily(
+            "sendingip_history_flush_lag_seconds",
+            "Age of the oldest unflushed pick",
+            value=flusher.lag if flusher else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "sendingip_history_backlog_keys",
+            "History keys waiting in memory",
+            value=flusher.backlog_keys if flusher else 0,
+        )
+        yield GaugeMetricFamily(
+            "sendingip_history_backlog_max_keys", "Bound on history keys in memory", value=rt.history.max_keys
+        )
+        yield CounterMetricFamily(
+            "sendingip_history_dropped_picks",
+            "Picks not recorded in history because the backlog was full",
+            value=rt.history.dropped,
+        )
+        if flusher is not None:
+            yield CounterMetricFamily("sendingip_history_flushes", "Successful history flushes", value=flusher.flushes)
+            yield CounterMetricFamily(
+                "sendingip_history_flush_failures", "Failed history flush attempts", value=flusher.failed_writes
+            )
+        # Routing table
+        table = rt.table
+        yield GaugeMetricFamily(
+            "sendingip_routing_version", "Highest routing version fully loaded", value=table.version
+        )
+        yield GaugeMetricFamily(
+            "sendingip_routing_accounts", "Accounts in the routing table", value=len(table.accounts)
+        )
+        yield GaugeMetricFamily(
+            "sendingip_routing_table_age_seconds",
+            "Seconds since the table was last confirmed current with PostgreSQL",
+            value=rt.table_age(),
+        )
+        yield GaugeMetricFamily(
+            "sendingip_routing_table_stale",
+            "1 while serving a table PostgreSQL has not confirmed (e.g. from the disk snapshot)",
+            value=1 if rt.stale() else 0,
+        )
+        yield GaugeMetricFamily(
+            "sendingip_routing_loaded", "1 once a routing table is loaded", value=1 if table.loaded else 0
+        )
+        if loader is not None:
+            yield GaugeMetricFamily(
+                "sendingip_routing_reload_seconds",
+                "Duration of the last reload that changed entries",
+                value=loader.last_reload_seconds,
+            )
+            yield CounterMetricFamily("sendingip_routing_reloads", "Reloads that changed entries", value=loader.reloads)
+            yield CounterMetricFamily(
+                "sendingip_routing_sync_errors", "Failed syncs with PostgreSQL", value=loader.errors
+            )
+
+
+class MetricsServer:
+    """The exporter's HTTP server; ``port`` is the bound one (0 when disabled)."""
+
+    def __init__(self, runtime: RouterRuntime, listen: str) -> None:
+        self.port = 0
+        self._server: Any = None
+        if listen in ("", "0"):
+            return
+        host, _, port = listen.rpartition(":")
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(RouterCollector(runtime))
+        try:
+            self._server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
+        except (OSError, ValueError) as exc:
+            # The hot path must not die for its metrics: say so loudly and go on.
+            log.error("metrics disabled: cannot listen on %s: %s", listen, exc)
+            return
+        self.port = int(self._server.server_port)
+        log.info("metrics listen=%s:%d", host or "127.0.0.1", self.port)
+
+    def close(self) -> None:
+        if self._server is not None:
+            server, self._server = self._server, None
+            server.shutdown()
+            server.server_close()

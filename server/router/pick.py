@@ -1,0 +1,108 @@
+"""The pick: a deterministic weighted choice of a sending IP (SPEC rules 3, 5, 8).
+
+Pure: the same (account_id, message_id), entries and headroom give the same answer in
+every process on every machine. The hash is BLAKE2b, never ``hash()`` (salted per
+process). Two independent draws come from one digest: ``u`` decides dedicated pool
+versus general pool (with probability ``dedicated_share``), ``k`` chooses inside the
+pool (weighted for a dedicated pool, uniform for the general pool).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable
+from hashlib import blake2b
+from typing import NamedTuple
+
+from sendingip.v1 import types_pb2
+from server.router.table import CompiledAccount, CompiledRegion, CompiledRoute
+
+GENERAL = types_pb2.POOL_TYPE_GENERAL
+DEDICATED = types_pb2.POOL_TYPE_DEDICATED
+_UNIT = 2.0**-53
+
+#: ``headroom(address, provider, limit)``: whether one more pick fits in the pair's limit today.
+Headroom = Callable[[str, str, int], bool]
+
+
+class Choice(NamedTuple):
+    ip: str
+    pool_id: str
+    pool_type: int  # types_pb2.PoolType
+    #: A limited pair was full, so the pick went elsewhere.
+    overflow: bool
+    #: The limit of the chosen (dedicated) pair, ``None`` when it has none: the caller
+    #: counts the pick against it.
+    limit: int | None
+
+
+class NoGeneralPool(LookupError):
+    """The region has no general pool IP to send through."""
+
+    def __init__(self, region: str) -> None:
+        super().__init__(
+            f"region {region!r} has no general pool IPs; add some with "
+            "Management.AddIPs(purpose=IP_PURPOSE_GENERAL_POOL)"
+        )
+        self.region = region
+
+
+def draw(account_id: str, message_id: str) -> tuple[float, int]:
+    """(u in [0, 1), k a 64-bit integer), stable across processes and versions."""
+    digest = blake2b(f"{account_id}\x00{message_id}".encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return (int.from_bytes(digest[:8], "little") >> 11) * _UNIT, int.from_bytes(digest[8:], "little")
+
+
+def pick(
+    account: CompiledAccount | None,
+    region: CompiledRegion | None,
+    region_name: str,
+    provider: str,
+    u: float,
+    k: int,
+    headroom: Headroom,
+) -> Choice:
+    """Where this message goes. ``region`` is the general pool of the account's region."""
+    route = account.route(provider) if account is not None else None
+    if route is not None and u < route.dedicated_share:
+        assert account is not None
+        x = (k >> 11) * _UNIT
+        cumulative = route.cumulative
+        i = bisect_right(cumulative, x)
+        if i >= len(cumulative):
+            i = len(cumulative) - 1
+        limit = route.limits[i]
+        if limit is None or headroom(route.addresses[i], provider, limit):
+            return Choice(route.addresses[i], account.pool_id, DEDICATED, False, limit)
+        if account.dedicated:
+            # Where x fell inside IP i's interval is again uniform: an unbiased draw among the rest.
+            low = cumulative[i - 1] if i else 0.0
+            rest = (x - low) / (cumulative[i] - low)
+            other = _other_with_headroom(route, i, provider, rest, headroom)
+            if other >= 0:
+                return Choice(route.addresses[other], account.pool_id, DEDICATED, True, route.limits[other])
+        if region is None or not region.addresses:
+            # Mail is never refused for lack of capacity: with nowhere else to go the
+            # pair carries the message over its limit (the caller counts it as such).
+            return Choice(route.addresses[i], account.pool_id, DEDICATED, False, limit)
+        return Choice(region.addresses[k % len(region.addresses)], region.pool_id, GENERAL, True, None)
+    if region is None or not region.addresses:
+        raise NoGeneralPool(region_name)
+    return Choice(region.addresses[k % len(region.addresses)], region.pool_id, GENERAL, False, None)
+
+
+def _other_with_headroom(route: CompiledRoute, full: int, provider: str, v: float, headroom: Headroom) -> int:
+    """A weighted choice among the pool's other IPs that still have headroom; -1 if none."""
+    eligible = [
+        i
+        for i, (address, limit) in enumerate(zip(route.addresses, route.limits, strict=True))
+        if i != full and (limit is None or headroom(address, provider, limit))
+    ]
+    if not eligible:
+        return -1
+    target = v * sum(route.weights[i] for i in eligible)
+    for i in eligible:
+        target -= route.weights[i]
+        if target < 0:
+            return i
+    return eligible[-1]

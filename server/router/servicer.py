@@ -1,0 +1,130 @@
+"""The Router gRPC service (SPEC §3): a thin shell over ``Engine``.
+
+Errors are mapped to status codes in one place (``_status``): bad input is
+INVALID_ARGUMENT naming the field, a region with no IPs FAILED_PRECONDITION, no routing
+table yet UNAVAILABLE. Access is checked before anything else, with the accounts the
+call concerns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date
+from typing import NoReturn, cast
+
+import grpc
+
+from sendingip.v1 import router_pb2, router_pb2_grpc
+from server.authz import Authorizer, Metadata
+from server.router import validate
+from server.router.engine import Engine, NotLoaded
+from server.router.pick import NoGeneralPool
+from server.router.providers import ProviderTable
+from server.router.validate import RequestError
+
+log = logging.getLogger(__name__)
+
+OutcomeKey = tuple[date, str, str, str]
+#: Writes aggregated outcomes (delivered, deferred, bounced, complained) per key.
+OutcomeWriter = Callable[[dict[OutcomeKey, list[int]]], Awaitable[None]]
+Context = grpc.aio.ServicerContext[object, object]
+
+
+class OutcomesUnavailable(RuntimeError):
+    pass
+
+
+def _status(exc: Exception) -> tuple[grpc.StatusCode, str]:
+    if isinstance(exc, RequestError):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    if isinstance(exc, NoGeneralPool):
+        return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
+    if isinstance(exc, NotLoaded | OutcomesUnavailable):
+        return grpc.StatusCode.UNAVAILABLE, str(exc)
+    raise exc
+
+
+class RouterServicer(router_pb2_grpc.RouterServicer):
+    def __init__(
+        self,
+        engine: Engine,
+        providers: ProviderTable,
+        authorizer: Authorizer,
+        write_outcomes: OutcomeWriter,
+        *,
+        max_batch: int = 1000,
+    ) -> None:
+        self.engine = engine
+        self.providers = providers
+        self.authorizer = authorizer
+        self.write_outcomes = write_outcomes
+        self.max_batch = max_batch
+
+    async def _abort(self, context: Context, exc: Exception) -> NoReturn:
+        code, message = _status(exc)
+        await context.abort(code, message)
+
+    async def _authorize(self, context: Context, accounts: list[str] | tuple[str, ...]) -> None:
+        # At run time the metadata is a tuple of (key, value) pairs; the stubs say Metadata.
+        denial = self.authorizer.check(cast(Metadata, context.invocation_metadata()), "route", accounts)
+        if denial is not None:
+            await context.abort(*denial)
+
+    async def SelectSendingIP(
+        self, request: router_pb2.SelectSendingIPRequest, context: Context
+    ) -> router_pb2.SelectSendingIPResponse:
+        await self._authorize(context, (request.account_id,))
+        try:
+            return self.engine.select(request, validate.select_provider(request, self.providers))
+        except (RequestError, NoGeneralPool, NotLoaded) as exc:
+            await self._abort(context, exc)
+
+    async def SelectSendingIPBatch(
+        self, request: router_pb2.SelectSendingIPBatchRequest, context: Context
+    ) -> router_pb2.SelectSendingIPBatchResponse:
+        requests = request.requests
+        await self._authorize(context, list({r.account_id for r in requests}))
+        try:
+            validate.batch_size(len(requests), self.max_batch, "requests")
+            providers = [validate.select_provider(r, self.providers, f"requests[{i}].") for i, r in enumerate(requests)]
+            select = self.engine.select
+            # Validated as a whole first: a bad batch counts nothing.
+            return router_pb2.SelectSendingIPBatchResponse(
+                responses=[select(r, p) for r, p in zip(requests, providers, strict=True)]
+            )
+        except (RequestError, NoGeneralPool, NotLoaded) as exc:
+            await self._abort(context, exc)
+
+    async def SelectSendingIPStream(
+        self, request_iterator: AsyncIterator[router_pb2.SelectSendingIPRequest], context: Context
+    ) -> AsyncIterator[router_pb2.SelectSendingIPResponse]:
+        i = 0
+        async for request in request_iterator:
+            await self._authorize(context, (request.account_id,))
+            try:
+                yield self.engine.select(request, validate.select_provider(request, self.providers, f"stream[{i}]."))
+            except (RequestError, NoGeneralPool, NotLoaded) as exc:
+                await self._abort(context, exc)
+            i += 1
+
+    async def ReportOutcomes(
+        self, request: router_pb2.ReportOutcomesRequest, context: Context
+    ) -> router_pb2.ReportOutcomesResponse:
+        outcomes = request.outcomes
+        await self._authorize(context, list({o.account_id for o in outcomes}))
+        try:
+            validate.batch_size(len(outcomes), self.max_batch, "outcomes")
+            totals: dict[OutcomeKey, list[int]] = {}
+            for i, o in enumerate(outcomes):
+                key = validate.outcome(o, self.providers, f"outcomes[{i}].")
+                sums = totals.setdefault(key, [0, 0, 0, 0])
+                sums[0] += o.delivered
+                sums[1] += o.deferred
+                sums[2] += o.bounced
+                sums[3] += o.complained
+            if totals:
+                await self.write_outcomes(totals)
+        except (RequestError, OutcomesUnavailable) as exc:
+            await self._abort(context, exc)
+        return router_pb2.ReportOutcomesResponse(accepted=len(outcomes))

@@ -1,0 +1,114 @@
+"""Request validation (SPEC §3 "Errors"): a message that names the field and the rule.
+
+Every failure is a ``RequestError``; the servicer turns it into ``INVALID_ARGUMENT``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import date
+
+from sendingip.v1 import router_pb2, types_pb2
+from server.router.providers import PROVIDER_NAME, ProviderTable
+
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
+_REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MAX_MESSAGE_ID_BYTES = 998
+#: A string this short fits in 998 bytes whatever its characters (UTF-8 takes <= 4 each).
+_SURELY_SHORT = _MAX_MESSAGE_ID_BYTES // 4
+_MAX_DOMAIN = 253
+
+
+class RequestError(ValueError):
+    """A malformed request; ``str()`` names the field."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+
+
+def account_id(value: str, field: str = "account_id") -> str:
+    if _ACCOUNT_ID.fullmatch(value) is None:
+        if not value:
+            raise RequestError(field, "required")
+        raise RequestError(field, "must be 1-128 characters of A-Z a-z 0-9 . _ : @ -")
+    return value
+
+
+def message_id(value: str, field: str = "message_id") -> str:
+    n = len(value)
+    if 0 < n <= _SURELY_SHORT:
+        return value
+    if n == 0:
+        raise RequestError(field, "required")
+    if n > _MAX_MESSAGE_ID_BYTES or len(value.encode("utf-8", "surrogatepass")) > _MAX_MESSAGE_ID_BYTES:
+        raise RequestError(field, f"must be at most {_MAX_MESSAGE_ID_BYTES} bytes")
+    return value
+
+
+def region(value: str, field: str = "region") -> str:
+    if _REGION.fullmatch(value) is None:
+        raise RequestError(field, "must be 1-63 characters of a-z 0-9 -, starting with a letter or digit")
+    return value
+
+
+def mailbox_provider(value: str, providers: ProviderTable, field: str = "mailbox_provider") -> str:
+    if value in providers.providers:
+        return value
+    if PROVIDER_NAME.fullmatch(value) is None:
+        raise RequestError(field, "must be 1-32 characters of a-z 0-9 _ -")
+    raise RequestError(field, f"unknown provider; expected one of {', '.join(sorted(providers.providers))}")
+
+
+def select_provider(request: router_pb2.SelectSendingIPRequest, providers: ProviderTable, prefix: str = "") -> str:
+    """Validate a SelectSendingIPRequest; returns its mailbox provider."""
+    account_id(request.account_id, prefix + "account_id")
+    message_id(request.message_id, prefix + "message_id")
+    if request.region:
+        region(request.region, prefix + "region")
+    if request.mailbox_provider:
+        return mailbox_provider(request.mailbox_provider, providers, prefix + "mailbox_provider")
+    domain = request.recipient_domain
+    if not domain:
+        raise RequestError(prefix + "recipient_domain", "required unless mailbox_provider is set")
+    if len(domain) > _MAX_DOMAIN or any(c.isspace() for c in domain):
+        raise RequestError(prefix + "recipient_domain", f"must be a domain name of at most {_MAX_DOMAIN} characters")
+    return providers.classify(domain)
+
+
+def ip(value: str, field: str = "ip") -> str:
+    """The canonical text of an IPv4 or IPv6 address."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise RequestError(field, f"{value!r} is not an IPv4 or IPv6 address") from None
+
+
+def day(value: str, field: str = "day") -> date:
+    if _DAY.fullmatch(value) is not None:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise RequestError(field, f"{value!r} is not a date YYYY-MM-DD")
+
+
+def batch_size(n: int, maximum: int, field: str) -> None:
+    if n > maximum:
+        raise RequestError(field, f"{n} items; at most {maximum} per call")
+
+
+def outcome(o: types_pb2.Outcome, providers: ProviderTable, prefix: str) -> tuple[date, str, str, str]:
+    """Validate an Outcome; returns its key (day, account_id, ip, provider)."""
+    key = (
+        day(o.day, prefix + "day"),
+        account_id(o.account_id, prefix + "account_id"),
+        ip(o.ip, prefix + "ip") if o.ip else "",
+        mailbox_provider(o.mailbox_provider, providers, prefix + "mailbox_provider"),
+    )
+    for name in ("delivered", "deferred", "bounced", "complained"):
+        if getattr(o, name) < 0:
+            raise RequestError(prefix + name, "must not be negative")
+    return key

@@ -1,0 +1,75 @@
+-- The router's queries (server/router).
+
+-- name: router_entries_page
+-- The routing entries after a version, a page at a time (versions become visible in
+-- increasing order, so paging by version misses nothing).
+SELECT kind, key, version, entry::text AS entry
+FROM routing_entries
+WHERE version > $1
+ORDER BY version
+LIMIT $2
+
+-- name: router_flush_history
+-- One flush of aggregated picks, applied at most once: the flush id goes into
+-- history_flushes in the same statement, and a retried flush (same id) adds nothing.
+-- Accounts the router has no entry for are created in their region (when it exists).
+-- Returns 1 when applied, 0 when the flush id was already recorded.
+WITH flush AS (
+    INSERT INTO history_flushes (flush_id, router_id, rows)
+    VALUES ($1, $2, cardinality($3::date[]))
+    ON CONFLICT (flush_id) DO NOTHING
+    RETURNING flush_id
+), created AS (
+    INSERT INTO accounts (account_id, region)
+    SELECT a.account_id, a.region
+    FROM unnest($8::text[], $9::text[]) AS a (account_id, region)
+    JOIN regions r ON r.region = a.region
+    WHERE EXISTS (SELECT 1 FROM flush)
+    ON CONFLICT (account_id) DO NOTHING
+), counted AS (
+    INSERT INTO daily_history AS h (day, account_id, ip, mailbox_provider, counted)
+    SELECT u.day, u.account_id, u.ip, u.mailbox_provider, u.n
+    FROM unnest($3::date[], $4::text[], $5::text[], $6::text[], $7::bigint[])
+        AS u (day, account_id, ip, mailbox_provider, n)
+    WHERE EXISTS (SELECT 1 FROM flush)
+    ON CONFLICT (day, account_id, ip, mailbox_provider)
+    DO UPDATE SET counted = h.counted + EXCLUDED.counted
+)
+SELECT count(*)::int FROM flush
+
+-- name: router_prune_flushes
+-- Flush ids are needed only while a flush may still be retried (minutes); keep a week.
+DELETE FROM history_flushes WHERE flushed_at < now() - make_interval(days => $1)
+
+-- name: router_report_outcomes
+INSERT INTO daily_outcomes AS o (day, account_id, ip, mailbox_provider, delivered, deferred, bounced, complained)
+SELECT *
+FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
+ON CONFLICT (day, account_id, ip, mailbox_provider) DO UPDATE
+SET delivered = o.delivered + EXCLUDED.delivered,
+    deferred = o.deferred + EXCLUDED.deferred,
+    bounced = o.bounced + EXCLUDED.bounced,
+    complained = o.complained + EXCLUDED.complained
+
+-- name: router_heartbeat
+-- Says this router is alive; returns how many routers are (itself included).
+WITH beat AS (
+    INSERT INTO router_heartbeats AS b (router_id, address, routing_version)
+    VALUES ($1, $2, $3)
+    ON CONFLICT (router_id) DO UPDATE
+    SET last_seen = now(), address = EXCLUDED.address, routing_version = EXCLUDED.routing_version
+    RETURNING router_id
+)
+SELECT 1 + count(*)::int
+FROM router_heartbeats
+WHERE router_id <> $1 AND last_seen > now() - make_interval(secs => $4)
+
+-- name: router_heartbeat_remove
+DELETE FROM router_heartbeats WHERE router_id = $1
+
+-- name: router_counted_today
+-- What every router counted today per (IP, provider), to seed this router's limits.
+SELECT ip, mailbox_provider, sum(imported + counted)::bigint AS total
+FROM daily_history
+WHERE day = $1 AND ip <> ''
+GROUP BY ip, mailbox_provider

@@ -1,0 +1,313 @@
+"""The Router service in process, over a real socket, on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import grpc
+import pytest
+
+from sendingip.v1 import router_pb2, router_pb2_grpc, types_pb2
+from server import app
+from server.authz import AllowAll, Authorizer, Denial, Metadata, Permission
+from server.config import RouterConfig, ServerConfig
+from server.router.runtime import RouterRuntime
+from store.config import DatabaseConfig
+from store.database import connect, with_database
+from tests.integration.test_router_support import DEDICATED_IPS, GENERAL_IPS, account_route, publish, seed_region
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Router:
+    runtime: RouterRuntime
+    stub: router_pb2_grpc.RouterStub
+    app: app.App
+    task: asyncio.Task[None]
+    channel: grpc.aio.Channel
+
+    async def stop(self) -> None:
+        await self.channel.close()
+        await self.app.stop(0)
+        await self.runtime.stop()
+        await self.task
+
+    def metrics(self) -> str:
+        port = self.runtime.metrics.port if self.runtime.metrics else 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            return str(response.read().decode())
+
+
+StartRouter = Callable[..., Awaitable[Router]]
+
+
+@pytest.fixture
+async def start_router(tmp_path: Path) -> AsyncIterator[StartRouter]:
+    started: list[Router] = []
+
+    async def start(
+        url: str, *, wait_ready: bool = True, authorizer: Authorizer | None = None, **router: object
+    ) -> Router:
+        settings: dict[str, object] = {
+            "router_id": f"r{len(started)}",
+            "flush_interval": 0.05,
+            "poll_interval": 30.0,  # updates in these tests must come by LISTEN/NOTIFY
+            "heartbeat_interval": 1.0,
+            "metrics_listen": "127.0.0.1:0",
+            "max_batch": 10,
+            "shutdown_flush_timeout": 1.0,
+        }
+        settings.update(router)
+        config = ServerConfig(
+            listen="127.0.0.1:0",
+            database=DatabaseConfig(url=url, data_dir=tmp_path),
+            router=RouterConfig(**settings),  # type: ignore[arg-type]
+        )
+        runtime = RouterRuntime(config, authorizer or AllowAll())
+        server = await app.create_server(config, [runtime.add_to_server], options=runtime.grpc_options())
+        await server.start(config.listen)
+        task = asyncio.create_task(runtime.run())
+        if wait_ready:
+            await asyncio.wait_for(runtime.ready.wait(), 10)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+        r = Router(runtime, router_pb2_grpc.RouterStub(channel), server, task, channel)  # type: ignore[no-untyped-call]
+        started.append(r)
+        return r
+
+    try:
+        yield start
+    finally:
+        for r in started:
+            await r.stop()
+
+
+async def _until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+def _req(i: int, account: str = "acme", domain: str = "gmail.com", **kw: object) -> router_pb2.SelectSendingIPRequest:
+    return router_pb2.SelectSendingIPRequest(
+        account_id=account,
+        message_id=f"<{i}@mta.example>",
+        recipient_domain=domain,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def _history(db: asyncpg.Connection) -> dict[tuple[str, str, str], int]:
+    rows = await db.fetch("SELECT account_id, ip, mailbox_provider, counted FROM daily_history")
+    return {(r["account_id"], r["ip"], r["mailbox_provider"]): r["counted"] for r in rows}
+
+
+async def test_picks_over_grpc_are_deterministic_and_reach_the_history(
+    db: asyncpg.Connection, db_url: str, start_router: StartRouter
+) -> None:
+    await seed_region(db)
+    version = await publish(db, account_route("acme", share=0.5))
+    router: Router = await start_router(db_url)
+
+    single = [await router.stub.SelectSendingIP(_req(i)) for i in range(40)]
+    assert {a.ip for a in single} <= set(GENERAL_IPS + DEDICATED_IPS)
+    assert {a.pool_type for a in single} == {types_pb2.POOL_TYPE_GENERAL, types_pb2.POOL_TYPE_DEDICATED}
+    assert all(a.routing_version == version and a.mailbox_provider == "google" for a in single)
+    assert all(a.management_type == types_pb2.MANAGEMENT_TYPE_TRANSITION for a in single)
+
+    batch = await router.stub.SelectSendingIPBatch(
+        router_pb2.SelectSendingIPBatchRequest(requests=[_req(i, retry=True) for i in range(10)])
+    )
+    assert list(batch.responses) == single[:10]
+
+    async def requests() -> AsyncIterator[router_pb2.SelectSendingIPRequest]:
+        for i in range(10, 20):
+            yield _req(i, domain="yahoo.com")
+
+    streamed = [r async for r in router.stub.SelectSendingIPStream(requests())]
+    assert [r.ip for r in streamed] == [
+        (await router.stub.SelectSendingIP(_req(i, domain="ymail.com", retry=True))).ip for i in range(10, 20)
+    ]
+
+    # An account the router does not know: the general pool, then created from its history.
+    newcomer = await router.stub.SelectSendingIP(_req(1, account="newcomer", region="us-east"))
+    assert (newcomer.ip in GENERAL_IPS, newcomer.pool_type) == (True, types_pb2.POOL_TYPE_GENERAL)
+
+    expected: dict[tuple[str, str, str], int] = {}
+    for a in single:
+        expected[("acme", a.ip, "google")] = expected.get(("acme", a.ip, "google"), 0) + 1
+    for a in streamed:
+        expected[("acme", a.ip, "yahoo")] = expected.get(("acme", a.ip, "yahoo"), 0) + 1
+    expected[("newcomer", newcomer.ip, "google")] = 1
+    # Retries (the batch above, the re-asks) are not counted.
+    deadline = time.monotonic() + 10
+    while await _history(db) != expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert await _history(db) == expected
+    assert await db.fetchval("SELECT region FROM accounts WHERE account_id = 'newcomer'") == "us-east"
+
+    metrics = router.metrics()
+    assert f"sendingip_routing_version {float(version)}" in metrics
+    assert 'sendingip_router_picks_total{pool_type="general"}' in metrics
+    assert "sendingip_routing_table_stale 0.0" in metrics
+
+
+async def test_bad_requests_are_refused_with_the_field_named(
+    db: asyncpg.Connection, db_url: str, start_router: StartRouter
+) -> None:
+    await seed_region(db)
+    router: Router = await start_router(db_url)
+    cases: list[tuple[object, grpc.StatusCode, str]] = [
+        (
+            router.stub.SelectSendingIP(_req(1, account="bad id")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "account_id: must be",
+        ),
+        (
+            router.stub.SelectSendingIP(_req(1, mailbox_provider="gmail")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "mailbox_provider: unknown provider",
+        ),
+        (
+            router.stub.SelectSendingIPBatch(
+                router_pb2.SelectSendingIPBatchRequest(
+                    requests=[_req(1), router_pb2.SelectSendingIPRequest(account_id="a")]
+                )
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            r"requests[1].message_id: required",
+        ),
+        (
+            router.stub.SelectSendingIPBatch(
+                router_pb2.SelectSendingIPBatchRequest(requests=[_req(i) for i in range(11)])
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "requests: 11 items; at most 10",
+        ),
+        (
+            router.stub.ReportOutcomes(
+                router_pb2.ReportOutcomesRequest(
+                    outcomes=[
+                        types_pb2.Outcome(account_id="acme", ip="1.2.3", mailbox_provider="google", day="2025-01-01")
+                    ]
+                )
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "outcomes[0].ip: '1.2.3' is not an IPv4 or IPv6 address",
+        ),
+        (
+            router.stub.SelectSendingIP(_req(1, account="elsewhere", region="eu-west")),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "region 'eu-west' has no general pool IPs",
+        ),
+    ]
+    for call, code, message in cases:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call  # type: ignore[misc]
+        assert (info.value.code(), message in (info.value.details() or "")) == (code, True), info.value.details()
+    assert await _history(db) == {}  # nothing of a refused batch was counted
+
+
+async def test_a_warming_pair_overflows_at_its_share_of_the_limit(
+    db: asyncpg.Connection, db_url: str, start_router: StartRouter
+) -> None:
+    await seed_region(db)
+    await publish(db, account_route("acme", share=1.0, limits=(10, 10), weights=(1.0, 0.0)))
+    # Another live router: each enforces half of every limit.
+    await db.execute("INSERT INTO router_heartbeats (router_id) VALUES ('other-router')")
+    router: Router = await start_router(db_url)
+    answers = [await router.stub.SelectSendingIP(_req(i)) for i in range(12)]
+    assert [a.ip for a in answers[:5]] == [DEDICATED_IPS[0]] * 5
+    assert all(a.overflow and a.ip in GENERAL_IPS for a in answers[5:])
+    # A retry is answered like a pick but never counted.
+    assert (await router.stub.SelectSendingIP(_req(0, retry=True))).overflow
+    assert router.runtime.limits.counts == {(DEDICATED_IPS[0], "google"): 5}
+    assert "sendingip_router_overflow_total 7.0" in router.metrics()
+
+
+async def test_a_routing_update_reaches_the_running_router_by_notify(
+    db: asyncpg.Connection, db_url: str, start_router: StartRouter
+) -> None:
+    await seed_region(db)
+    router: Router = await start_router(db_url)
+    before = await router.stub.SelectSendingIP(_req(1))
+    assert before.pool_type == types_pb2.POOL_TYPE_GENERAL
+    version = await publish(db, account_route("acme", management_type="dedicated", share=1.0))
+    await _until(lambda: router.runtime.table.version == version, timeout=5)  # poll interval is 30 s
+    after = await router.stub.SelectSendingIP(_req(1))
+    assert (after.pool_type, after.routing_version) == (types_pb2.POOL_TYPE_DEDICATED, version)
+    assert after.management_type == types_pb2.MANAGEMENT_TYPE_DEDICATED
+
+
+async def test_outcomes_add_up_in_daily_outcomes(
+    db: asyncpg.Connection, db_url: str, start_router: StartRouter
+) -> None:
+    await seed_region(db)
+    router: Router = await start_router(db_url)
+    outcome = types_pb2.Outcome(
+        account_id="acme", ip="192.0.2.1", mailbox_provider="google", day="2025-03-01", delivered=5, bounced=1
+    )
+    request = router_pb2.ReportOutcomesRequest(outcomes=[outcome, outcome])
+    assert (await router.stub.ReportOutcomes(request)).accepted == 2
+    await router.stub.ReportOutcomes(request)
+    row = await db.fetchrow("SELECT delivered, deferred, bounced, complained FROM daily_outcomes")
+    assert tuple(row) == (20, 0, 4, 0)
+
+
+async def test_unavailable_until_a_table_is_loaded_then_served_from_the_snapshot_when_postgres_is_down(
+    db: asyncpg.Connection, db_url: str, databases: object, start_router: StartRouter
+) -> None:
+    await seed_region(db)
+    await publish(db, account_route("acme", share=1.0))
+    first: Router = await start_router(db_url)
+    answer = await first.stub.SelectSendingIP(_req(7))
+    await first.stop()  # saves the snapshot
+
+    # The same database, gone: no connection is possible any more.
+    name = urllib.parse.urlsplit(db_url).path.lstrip("/")
+    async with connect(with_database(db_url, "postgres")) as admin:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+    second: Router = await start_router(db_url)
+    assert await second.stub.SelectSendingIP(_req(7)) == answer
+    assert "sendingip_routing_table_stale 1.0" in second.metrics()
+
+    # A router with neither PostgreSQL nor a snapshot answers UNAVAILABLE and is not ready.
+    third: Router = await start_router("postgresql://nobody@127.0.0.1:9/none", wait_ready=False)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await third.stub.SelectSendingIP(_req(7))
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert not third.runtime.ready.is_set()
+
+
+class DenyAcme:
+    def check(self, metadata: Metadata | None, permission: Permission, accounts: Iterable[str] = ()) -> Denial | None:
+        if "acme" in accounts:
+            return grpc.StatusCode.PERMISSION_DENIED, f"key may not {permission} for account acme"
+        return None
+
+
+async def test_the_authorizer_is_asked_with_the_accounts_of_the_call(
+    db: asyncpg.Connection, db_url: str, start_router: StartRouter
+) -> None:
+    await seed_region(db)
+    router: Router = await start_router(db_url, authorizer=DenyAcme())
+    assert (await router.stub.SelectSendingIP(_req(1, account="other"))).ip in GENERAL_IPS
+    for call in (
+        router.stub.SelectSendingIP(_req(1)),
+        router.stub.SelectSendingIPBatch(
+            router_pb2.SelectSendingIPBatchRequest(requests=[_req(1, account="x"), _req(2)])
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call
+        assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -1,0 +1,120 @@
+"""The pick with its counters: limits per (IP, provider), retries, the day boundary."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from sendingip.v1 import router_pb2, types_pb2
+from server.router.engine import Engine, NotLoaded
+from server.router.history import HistoryBuffer
+from server.router.limits import SECONDS_PER_DAY, DailyLimits
+from server.router.table import RoutingTable, compile_account, compile_region
+from store.routing_entry import AccountRoute, DedicatedIP, ProviderRoute, RegionRoute
+
+DAY = 20_000  # a UTC day number
+GENERAL = ("10.0.0.1", "10.0.0.2")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = DAY * SECONDS_PER_DAY + 3600.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _engine(management_type: str = "transition", limit: int | None = 100, share: float = 1.0) -> tuple[Engine, Clock]:
+    table = RoutingTable(loaded=True)
+    table.regions["us-east"] = compile_region(RegionRoute("us-east", "general-us-east", GENERAL), 3)
+    entry = AccountRoute(
+        "acme",
+        "us-east",
+        management_type,  # type: ignore[arg-type]
+        date(2024, 10, 5),
+        "dedicated-acme",
+        {"other": ProviderRoute(share, (DedicatedIP("198.51.100.1", 1.0, limit),))},
+    )
+    table.accounts["acme"] = compile_account(entry, 5)
+    clock = Clock()
+    engine = Engine(table, DailyLimits(DAY), HistoryBuffer(1000), default_region="us-east", clock=clock)
+    return engine, clock
+
+
+def _req(i: int, account: str = "acme", **kw: object) -> router_pb2.SelectSendingIPRequest:
+    return router_pb2.SelectSendingIPRequest(account_id=account, message_id=f"<{i}@x>", **kw)  # type: ignore[arg-type]
+
+
+def test_a_warming_pair_carries_exactly_its_limit_then_overflows() -> None:
+    engine, _ = _engine(limit=100)
+    answers = [engine.select(_req(i), "google") for i in range(250)]
+    dedicated = [a for a in answers if a.pool_type == types_pb2.POOL_TYPE_DEDICATED]
+    assert len(dedicated) == 100 and not any(a.overflow for a in dedicated)
+    assert all(a.overflow and a.ip in GENERAL for a in answers[100:])
+    assert engine.overflows == 150
+    # The limit is per provider: another provider's pair starts from zero.
+    assert engine.select(_req(1000), "yahoo").ip == "198.51.100.1"
+
+
+def test_with_n_live_routers_each_takes_its_share_of_the_limit() -> None:
+    engine, _ = _engine(limit=100)
+    engine.limits.set_live_routers(4)
+    answers = [engine.select(_req(i), "google") for i in range(60)]
+    assert sum(a.pool_type == types_pb2.POOL_TYPE_DEDICATED for a in answers) == 25
+
+
+def test_counters_start_over_at_utc_midnight() -> None:
+    engine, clock = _engine(limit=10)
+    for i in range(20):
+        engine.select(_req(i), "google")
+    assert engine.select(_req(99), "google").overflow
+    clock.now = (DAY + 1) * SECONDS_PER_DAY
+    assert not engine.select(_req(99), "google").overflow
+    days = {key[0] for key in engine.history.pending}
+    assert days == {DAY, DAY + 1}
+
+
+def test_a_retry_gets_the_same_answer_and_is_not_counted() -> None:
+    engine, _ = _engine(limit=None, share=0.5)
+    first = [engine.select(_req(i), "google") for i in range(200)]
+    counted = dict(engine.history.pending)
+    again = [engine.select(_req(i, retry=True), "google") for i in range(200)]
+    assert again == first
+    assert engine.history.pending == counted
+    assert engine.retries == 200
+
+
+def test_answers_are_deterministic_and_carry_the_entries_version() -> None:
+    engine, _ = _engine(limit=None, share=0.5)
+    a = engine.select(_req(1), "google")
+    assert engine.select(_req(1), "google") == a
+    assert a.routing_version == 5  # max(account entry 5, region entry 3)
+    assert a.management_type == types_pb2.MANAGEMENT_TYPE_TRANSITION
+
+
+def test_an_unknown_account_uses_its_region_and_is_created_on_flush() -> None:
+    engine, _ = _engine()
+    answer = engine.select(_req(1, account="newcomer", region="us-east"), "google")
+    assert answer.ip in GENERAL and answer.management_type == types_pb2.MANAGEMENT_TYPE_GENERAL
+    assert answer.routing_version == 3
+    assert engine.history.new_accounts == {"newcomer": "us-east"}
+
+
+def test_before_any_table_is_loaded_picks_are_unavailable() -> None:
+    engine, _ = _engine()
+    engine.table.loaded = False
+    with pytest.raises(NotLoaded):
+        engine.select(_req(1), "google")
+
+
+def test_history_aggregates_per_day_account_ip_provider() -> None:
+    engine, _ = _engine(limit=None, share=1.0)
+    for i in range(30):
+        engine.select(_req(i), "google")
+    for i in range(5):
+        engine.select(_req(i), "yahoo")
+    assert engine.history.pending == {
+        (DAY, "acme", "198.51.100.1", "google"): 30,
+        (DAY, "acme", "198.51.100.1", "yahoo"): 5,
+    }
