@@ -15,8 +15,9 @@ from server import app
 from server.config import ServerConfig
 from server.management.runtime import ManagementRuntime
 from server.router.runtime import RouterRuntime, assert_upb
-from store.database import connect
+from store.database import connect, create_pool
 from store.migrate import apply_migrations
+from workers.service import Worker, WorkerConfig
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +35,11 @@ def command(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, listen=args.listen)
     with database(config.database) as db:
         config = dataclasses.replace(config, database=dataclasses.replace(config.database, url=db.url))
-        run_async(until_signalled(lambda stop: _serve(config, stop)))
+        run_async(until_signalled(lambda stop: _serve(config, stop, workers=not args.no_workers)))
     return 0
 
 
-async def _serve(config: ServerConfig, stop: asyncio.Event) -> None:
+async def _serve(config: ServerConfig, stop: asyncio.Event, *, workers: bool = True) -> None:
     assert config.database.url is not None
     assert_upb()
     if config.auto_migrate:
@@ -55,19 +56,62 @@ async def _serve(config: ServerConfig, stop: asyncio.Event) -> None:
     router = asyncio.create_task(runtime.run(), name="router")
     stopped = asyncio.create_task(stop.wait(), name="stop-signal")
     ready = asyncio.create_task(runtime.ready.wait(), name="router-ready")
+    worker = InProcessWorker(config) if workers else None
+    watched = [router, stopped] + ([worker.start()] if worker else [])
     try:
-        await asyncio.wait([router, stopped, ready], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([*watched, ready], return_when=asyncio.FIRST_COMPLETED)
         if ready.done() and not stop.is_set():
             await server.set_serving(True)
-            await asyncio.wait([router, stopped], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
     finally:
         ready.cancel()
         stopped.cancel()
+        if worker is not None:
+            await worker.stop()  # ends after the account it is on; the rest waits for the next run
         # No new picks first, then the final history flush.
         await server.stop(config.shutdown_grace)
         await runtime.stop()
         await management.stop()
         await router  # re-raises a side task's failure: exit non-zero, loudly
+        if worker is not None:
+            worker.raise_failure()
+
+
+class InProcessWorker:
+    """The rebalancer beside the router (one-machine setup): active or hot standby."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        assert config.database.url is not None
+        self.url = config.database.url
+        self.config = WorkerConfig.from_env()
+        self._worker: Worker | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> asyncio.Task[None]:
+        self._task = asyncio.create_task(self._run(), name="worker")
+        return self._task
+
+    async def _run(self) -> None:
+        # min_size=0: no connection until the first run, so a router starting while
+        # PostgreSQL is down still starts; the worker retries on its own schedule.
+        pool = await create_pool(self.url, size=3, min_size=0)
+        try:
+            self._worker = Worker(pool, self.url, self.config)
+            await self._worker.run()
+        finally:
+            await pool.close()
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+        if self._task is not None:
+            await asyncio.wait([self._task], timeout=30)
+
+    def raise_failure(self) -> None:
+        if self._task is not None and self._task.done() and not self._task.cancelled():
+            exc = self._task.exception()
+            if exc is not None:
+                raise RuntimeError("the in-process worker failed") from exc
 
 
 async def _migrate(url: str) -> None:

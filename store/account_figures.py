@@ -18,6 +18,9 @@ class IPFigures:
     warmup_percent: float = 0.0
     traffic_share_percent: float = 0.0
     daily_limit: int = 0
+    #: The policy's status: "in_progress", "active" or "draining"; it alone knows which
+    #: providers carry the account's traffic (a pair never sent to does not hold an IP back).
+    status: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,10 +34,10 @@ def open_database(config: DatabaseConfig) -> Database:
     return Database(url=embedded.start(), embedded=embedded)
 
 
-async def create_pool(url: str, *, size: int = 10, **kwargs: Any) -> asyncpg.Pool:
+async def create_pool(url: str, *, size: int = 10, min_size: int = 1, **kwargs: Any) -> asyncpg.Pool:
     """An asyncpg pool. Session state (LISTEN, advisory locks) never lives on it."""
     pool = await asyncpg.create_pool(
-        url, min_size=1, max_size=size, init=_init_connection, command_timeout=60, **kwargs
+        url, min_size=min_size, max_size=size, init=_init_connection, command_timeout=60, **kwargs
     )
     assert pool is not None
     return pool

@@ -53,7 +53,7 @@ class Listener:
                 await _first(lost.wait(), self._stopping.wait())
                 if lost.is_set():
                     log.warning("listen connection lost channel=%s; reconnecting", self.channel)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except Exception as exc:  # any failure (including on_connect's) means: reconnect
                 log.warning("listen channel=%s failed: %s; retrying in %.1fs", self.channel, exc, backoff)
                 await _first(asyncio.sleep(backoff), self._stopping.wait())
                 backoff = min(backoff * 2, self.max_backoff)

@@ -90,8 +90,9 @@ async def list_sending_ips(
 ) -> management_pb2.ListSendingIPsResponse:
     """The seed's Sending IP Addresses table for ``account_id`` on ``today`` (UTC).
 
-    Dedicated IPs: Draining when recovered, In Progress while any of their (IP, provider)
-    pairs is still warming (or none has started), else Active. General pool IPs are
+    Dedicated IPs: Draining when recovered, else the rebalancer's status (In Progress
+    while a pair of a provider that carries the account's traffic is still warming);
+    before the first rebalance, In Progress while any pair is warming. General pool IPs are
     listed while the account sends through the shared pool (General and Transition),
     each Active with an equal part of the share the dedicated pool does not take.
     Warm-up %, share and limit come from the rebalancer's figures for the account.
@@ -106,6 +107,8 @@ async def list_sending_ips(
         ip_figures = figures.ips.get(r["address"], IPFigures())
         if r["state"] == "draining":
             status = "draining"
+        elif ip_figures.status in _STATUS:
+            status = ip_figures.status  # the rebalancer's, from the providers that carry traffic
         elif r["pairs"] == 0 or r["warming"] > 0:
             status = "in_progress"
         else:

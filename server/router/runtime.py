@@ -179,8 +179,12 @@ class RouterRuntime:
                 if task is stopping:
                     continue
                 exc = task.exception()
-                if exc is None and self._stopping.is_set():
-                    continue  # it returned because we are stopping
+                if self._stopping.is_set():
+                    # It returned because we are stopping; a failure on the way out is not
+                    # a reason to fail the shutdown (the final flush still runs).
+                    if exc is not None:
+                        log.warning("side task %s failed while stopping: %r", task.get_name(), exc)
+                    continue
                 log.critical("side task %s ended: %r; stopping the router", task.get_name(), exc)
                 raise RuntimeError(f"router side task {task.get_name()} ended") from exc
         finally:

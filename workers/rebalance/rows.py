@@ -94,7 +94,7 @@ def stored_figures(figures: AccountFigures, day: date) -> StoredFigures:
         dedicated_share_percent=figures.dedicated_share_percent,
         transition_progress_percent=figures.transition_progress_percent,
         ips={
-            ip.address: StoredIPFigures(ip.warmup_percent, ip.traffic_share_percent, ip.daily_limit)
+            ip.address: StoredIPFigures(ip.warmup_percent, ip.traffic_share_percent, ip.daily_limit, ip.status)
             for ip in figures.ips
         },
     )

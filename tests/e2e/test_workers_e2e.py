@@ -1,0 +1,310 @@
+"""Sixty simulated days with the real processes.
+
+A router started as a user would (`sendingip serve --no-workers`), `sendingip worker
+--once --as-of D` for each day, history fed through ImportHistory, outcomes through
+ReportOutcomes, and the routed split observed through real picks. The days simulated lie
+in the past, so the router's own counts (on the real today) never enter their windows;
+the observation picks are sent as retries, which are answered exactly like first picks
+but neither counted nor held against today's limits.
+
+The story (SPEC §2): an account crosses the threshold, warms up over about 30 sending
+days while the routed share follows the plan, and becomes Dedicated; later it grows
+past one IP's capacity and gains a second IP that warms the same way; a declining
+account is scaled back to General and its IP goes through quarantine back to the
+inventory; a bounce spike holds one account's ramp; a small account stays General.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import grpc
+import pytest
+
+from sendingip.v1 import management_pb2, management_pb2_grpc, router_pb2, router_pb2_grpc, types_pb2
+from tests.conftest import DatabaseFactory
+from tests.e2e.harness import SENDINGIP, ServerProcess, sendingip_env
+
+pytestmark = pytest.mark.e2e
+
+DAYS = 60
+SAMPLE = 1500  # observation picks per account and day
+MIX = {"google": 0.5, "microsoft": 0.3, "other": 0.2}
+DOMAINS = {"google": "gmail.com", "microsoft": "outlook.com", "other": "example.org"}
+GENERAL_IPS = ["192.0.2.1", "192.0.2.2"]
+INVENTORY = [f"198.51.100.{i}" for i in range(1, 6)]
+_ADMIN_KEY = re.compile(r"admin key \(shown once\): (\S+)")
+
+
+def volume(account: str, offset: int) -> int:
+    """Messages the account sends on day D0 + offset (offset < 0: history before D0)."""
+    if account == "grower":
+        return 100_000 if offset < 34 else 3_000_000
+    if account == "decliner":
+        return 20_000 if offset < 8 else 400
+    if account == "spiky":
+        return 30_000
+    return 2_000  # small
+
+
+SPIKE_DAYS = range(5, 10)  # spiky's dedicated IP bounces 7% on these days: hold, no advance
+
+
+@dataclass
+class Day:
+    management_type: int = 0
+    dedicated: list[str] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
+    planned_share: float = 0.0
+    observed_share: float = 0.0
+    reason: str = ""
+
+
+@pytest.fixture
+def world(databases: DatabaseFactory, db_url: str) -> Iterator[tuple[str, str, str]]:
+    env = sendingip_env(db_url, SENDINGIP_METRICS_LISTEN="0")
+    server = ServerProcess(env, ["--no-workers"])
+    try:
+        target = server.target
+        server.wait_listening()
+        match = _ADMIN_KEY.search(server.output)
+        assert match, server.output
+        yield db_url, target, match[1]
+    finally:
+        server.stop()
+
+
+def test_sixty_days_of_warm_up_scale_out_scale_in_and_a_held_ramp(world: tuple[str, str, str]) -> None:
+    db_url, target, key = world
+    metadata = (("authorization", f"Bearer {key}"),)
+    today = datetime.now(UTC).date()
+    d0 = today - timedelta(days=DAYS + 3)
+    accounts = ("grower", "decliner", "spiky", "small")
+
+    with grpc.insecure_channel(target) as channel:
+        mgmt = management_pb2_grpc.ManagementStub(channel)
+        router = router_pb2_grpc.RouterStub(channel)
+        mgmt.AddIPs(
+            management_pb2.AddIPsRequest(
+                region="us-east", addresses=GENERAL_IPS, purpose=types_pb2.IP_PURPOSE_GENERAL_POOL
+            ),
+            metadata=metadata,
+        )
+        mgmt.AddIPs(
+            management_pb2.AddIPsRequest(region="us-east", addresses=INVENTORY, purpose=types_pb2.IP_PURPOSE_INVENTORY),
+            metadata=metadata,
+        )
+        # A short quarantine so that a released IP is seen back in the inventory.
+        mgmt.UpdatePolicy(
+            management_pb2.UpdatePolicyRequest(policy=types_pb2.Policy(quarantine_days=5)), metadata=metadata
+        )
+        for account in accounts:
+            mgmt.CreateAccount(
+                management_pb2.CreateAccountRequest(account_id=account, region="us-east"), metadata=metadata
+            )
+        # 30 days of history from before sendingip (sending IP unknown).
+        mgmt.ImportHistory(
+            management_pb2.ImportHistoryRequest(
+                volumes=[
+                    types_pb2.DailyVolume(
+                        account_id=account,
+                        day=str(d0 + timedelta(days=o)),
+                        mailbox_provider=p,
+                        count=int(volume(account, o) * share),
+                    )
+                    for account in accounts
+                    for o in range(-30, 0)
+                    for p, share in MIX.items()
+                ]
+            ),
+            metadata=metadata,
+        )
+
+        timeline: dict[str, list[Day]] = defaultdict(list)
+        ip_states: dict[str, set[str]] = defaultdict(set)
+        for offset in range(DAYS):
+            day = d0 + timedelta(days=offset)
+            _rebalance(db_url, day)
+            version = _wait_for_latest_version(router, metadata, db_url)
+            imports: list[types_pb2.DailyVolume] = []
+            outcomes: list[types_pb2.Outcome] = []
+            for account in accounts:
+                table = mgmt.ListSendingIPs(management_pb2.ListSendingIPsRequest(account_id=account), metadata=metadata)
+                observed = _observe(router, metadata, account, day, version)
+                record = Day(
+                    management_type=table.account.management_type,
+                    dedicated=[ip.address for ip in table.ips if ip.pool_type == types_pb2.POOL_TYPE_DEDICATED],
+                    statuses={
+                        ip.address: ip.status for ip in table.ips if ip.pool_type == types_pb2.POOL_TYPE_DEDICATED
+                    },
+                    planned_share=table.account.dedicated_share_percent / 100,
+                    observed_share=sum(n for (ip, _p), n in observed.items() if ip not in GENERAL_IPS) / SAMPLE,
+                    reason=table.account.reason,
+                )
+                timeline[account].append(record)
+                # The day's volume, split over (IP, provider) as the router routed it.
+                by_provider = Counter[str]()
+                for (_ip, provider), n in observed.items():
+                    by_provider[provider] += n
+                for (ip, provider), n in observed.items():
+                    count = int(volume(account, offset) * MIX[provider] * n / by_provider[provider])
+                    imports.append(
+                        types_pb2.DailyVolume(
+                            account_id=account, day=str(day), mailbox_provider=provider, ip=ip, count=count
+                        )
+                    )
+                    if account == "spiky" and ip not in GENERAL_IPS and offset in SPIKE_DAYS:
+                        outcomes.append(
+                            types_pb2.Outcome(
+                                account_id=account,
+                                ip=ip,
+                                mailbox_provider=provider,
+                                day=str(day),
+                                delivered=count - count * 7 // 100,
+                                bounced=count * 7 // 100,
+                            )
+                        )
+            mgmt.ImportHistory(management_pb2.ImportHistoryRequest(volumes=imports), metadata=metadata)
+            if outcomes:
+                router.ReportOutcomes(router_pb2.ReportOutcomesRequest(outcomes=outcomes), metadata=metadata)
+            for address, state in _ip_states(db_url):
+                ip_states[address].add(state)
+
+    general, transition, dedicated = (
+        types_pb2.MANAGEMENT_TYPE_GENERAL,
+        types_pb2.MANAGEMENT_TYPE_TRANSITION,
+        types_pb2.MANAGEMENT_TYPE_DEDICATED,
+    )
+    grower, decliner, spiky, small = (timeline[a] for a in accounts)
+    for account in accounts:  # the story, in the test log
+        print(account, "".join("GTD"[d.management_type - 1] for d in timeline[account]))
+        print(account, " ".join(f"{d.planned_share:.2f}/{d.observed_share:.2f}" for d in timeline[account][:35]))
+
+    # The routed share follows the plan, every day, for every account (binomial bound).
+    for account, days in timeline.items():
+        for offset, d in enumerate(days):
+            assert abs(d.observed_share - d.planned_share) < 0.06, (account, offset, d)
+
+    # The grower crosses the threshold at once and warms up over 30 sending days.
+    assert grower[0].management_type == transition and len(grower[0].dedicated) == 1
+    became_dedicated = _first(grower, lambda d: d.management_type == dedicated)
+    assert 29 <= became_dedicated <= 32, [d.management_type for d in grower]
+    shares = [d.planned_share for d in grower[:became_dedicated]]
+    assert shares[0] < 0.05 and shares == sorted(shares), "the ramp only goes up"
+    first_ip = grower[0].dedicated[0]
+    assert grower[became_dedicated].statuses[first_ip] == types_pb2.IP_STATUS_ACTIVE
+    # It grows past one IP (day 34) and gains a second, warming the same way.
+    second = _first(grower, lambda d: len(d.dedicated) == 2)
+    assert 34 < second <= 37
+    new_ip = next(a for a in grower[second].dedicated if a != first_ip)
+    assert all(d.management_type == dedicated for d in grower[second:])
+    assert grower[-1].statuses[new_ip] == types_pb2.IP_STATUS_IN_PROGRESS
+    assert grower[-1].statuses[first_ip] == types_pb2.IP_STATUS_ACTIVE
+
+    # The bounce spike held the spiky account's ramp for the spike days.
+    assert spiky[0].management_type == transition
+    spiky_dedicated = _first(spiky, lambda d: d.management_type == dedicated)
+    assert spiky_dedicated >= became_dedicated + len(SPIKE_DAYS) - 1, [d.management_type for d in spiky]
+    assert any("holding warm-up" in d.reason for d in spiky[6:11]), [d.reason for d in spiky[6:11]]
+
+    # The decliner is scaled in: back to General, its IP drained, quarantined, freed.
+    assert decliner[0].management_type == transition
+    back = _first(decliner, lambda d: d.management_type == general)
+    assert back > 0 and all(d.management_type == general for d in decliner[back:])
+    released = decliner[0].dedicated[0]
+    assert {"dedicated", "draining", "quarantine", "inventory"} <= ip_states[released], ip_states[released]
+    assert decliner[-1].dedicated == []
+
+    # The small account never leaves the shared pool.
+    assert all(d.management_type == general and d.observed_share == 0 for d in small)
+
+
+def _rebalance(db_url: str, day: date) -> None:
+    result = subprocess.run(
+        [SENDINGIP, "worker", "--once", "--as-of", day.isoformat()],
+        env=sendingip_env(db_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "failed=0" in result.stdout, result.stdout
+
+
+def _entry_versions(db_url: str) -> dict[str, int]:
+    rows = _psql(db_url, "SELECT key || '|' || version FROM routing_entries WHERE kind = 'account'")
+    return {key: int(version) for key, version in (r.split("|") for r in rows)}
+
+
+def _ip_states(db_url: str) -> list[tuple[str, str]]:
+    rows = _psql(db_url, "SELECT host(address) || '|' || state FROM ip_addresses")
+    return [tuple(r.split("|", 1)) for r in rows]  # type: ignore[misc]
+
+
+def _psql(db_url: str, sql: str) -> list[str]:
+    import asyncio
+
+    import asyncpg
+
+    async def fetch() -> list[str]:
+        conn = await asyncpg.connect(db_url)
+        try:
+            return [str(r[0]) for r in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(fetch())
+
+
+def _wait_for_latest_version(
+    router: router_pb2_grpc.RouterStub, metadata: tuple[tuple[str, str], ...], db_url: str
+) -> int:
+    """The router serves what the rebalance just committed (NOTIFY, else polling): each
+    account's pick carries the version of the entry it was answered from."""
+    deadline = datetime.now(UTC) + timedelta(seconds=15)
+    for account, latest in _entry_versions(db_url).items():
+        probe = router_pb2.SelectSendingIPRequest(
+            account_id=account, message_id="probe", recipient_domain="gmail.com", retry=True
+        )
+        while (version := router.SelectSendingIP(probe, metadata=metadata).routing_version) < latest:
+            assert datetime.now(UTC) < deadline, f"router serves {account} at version {version}, latest {latest}"
+    return 0
+
+
+def _observe(
+    router: router_pb2_grpc.RouterStub, metadata: tuple[tuple[str, str], ...], account: str, day: date, version: int
+) -> Counter[tuple[str, str]]:
+    """Where the router sends SAMPLE messages of the account, split by MIX."""
+    requests = []
+    n = 0
+    for provider, share in MIX.items():
+        for _ in range(round(SAMPLE * share)):
+            requests.append(
+                router_pb2.SelectSendingIPRequest(
+                    account_id=account, message_id=f"{day}-{n}", recipient_domain=DOMAINS[provider], retry=True
+                )
+            )
+            n += 1
+    seen = Counter[tuple[str, str]]()
+    for start in range(0, len(requests), 1000):
+        batch = router.SelectSendingIPBatch(
+            router_pb2.SelectSendingIPBatchRequest(requests=requests[start : start + 1000]), metadata=metadata
+        )
+        for response in batch.responses:
+            assert response.routing_version >= version
+            assert not response.overflow
+            seen[(response.ip, response.mailbox_provider)] += 1
+    return seen
+
+
+def _first(days: list[Day], predicate: object) -> int:
+    assert callable(predicate)
+    for i, d in enumerate(days):
+        if predicate(d):
+            return i
+    raise AssertionError("never happened")
