@@ -13,7 +13,7 @@ from store.config import DatabaseConfig
 
 @dataclass(frozen=True)
 class RouterConfig:
-    """The hot path's knobs (``server/router``); see docs/router.md."""
+    """The hot path's knobs (``server/router``); see README.md, "The router: the hot path"."""
 
     #: ``SENDINGIP_ROUTER_ID``: this router's name in ``router_heartbeats`` and in
     #: ``history_flushes`` (default: host name and process id).

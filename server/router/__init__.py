@@ -6,5 +6,5 @@ One idea per module: ``providers`` (recipient domain → mailbox provider), ``va
 exactly-once flusher), ``loader`` (initial load, LISTEN, polling), ``snapshot`` (the
 last-known table on disk), ``heartbeat``, ``metrics``, ``engine`` (the pick with its
 counters), ``servicer`` (gRPC), ``runtime`` (wires them together) and ``bench`` (the
-latency benchmark and profile of docs/router.md; not imported by the server).
+latency benchmark and profile of the README's router section; not imported by the server).
 """

@@ -6,7 +6,7 @@
 
 Uses ``SENDINGIP_DATABASE_URL``'s server when set (it creates and drops a database of its
 own there), else an embedded PostgreSQL in a temporary folder. Not a test: numbers
-depend on the machine; docs/router.md records what it printed and where.
+depend on the machine; the README's router section records what it printed and where.
 """
 
 from __future__ import annotations

@@ -143,7 +143,7 @@ async def test_racing_rebalancers_never_put_an_ip_in_two_pools(db: asyncpg.Conne
     pools = [await create_pool(db_url, size=3) for _ in range(2)]
     try:
         versions: list[int] = []
-        for offset in range(3):
+        for offset in range(10):
             day = D0 + timedelta(days=offset)
             await asyncio.gather(*(rebalance(p, day) for p in pools))
             versions.append(await db.fetchval("SELECT version FROM routing_clock"))
