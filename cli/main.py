@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
 
+from store.config import ConfigError
+
 #: Modules that define sub-commands, in the order `sendingip --help` lists them.
 COMMAND_MODULES = (
     "cli.migrate",
@@ -51,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

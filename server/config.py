@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from server.auth.config import AuthConfig
-from store.config import DatabaseConfig
+from store.config import DatabaseConfig, env_int, env_seconds
 
 
 @dataclass(frozen=True)
@@ -48,13 +48,13 @@ class RouterConfig:
     def from_env(cls, env: Mapping[str, str]) -> RouterConfig:
         return cls(
             router_id=env.get("SENDINGIP_ROUTER_ID") or _default_router_id(),
-            max_batch=_int(env, "SENDINGIP_ROUTER_MAX_BATCH", cls.max_batch, minimum=1),
-            max_message_bytes=_int(env, "SENDINGIP_MAX_MESSAGE_BYTES", cls.max_message_bytes, minimum=1024),
-            flush_interval=_float(env, "SENDINGIP_HISTORY_FLUSH_INTERVAL", cls.flush_interval),
-            max_pending_keys=_int(env, "SENDINGIP_HISTORY_MAX_PENDING_KEYS", cls.max_pending_keys, minimum=1),
-            shutdown_flush_timeout=_float(env, "SENDINGIP_HISTORY_SHUTDOWN_TIMEOUT", cls.shutdown_flush_timeout),
-            poll_interval=_float(env, "SENDINGIP_ROUTING_POLL_INTERVAL", cls.poll_interval),
-            heartbeat_interval=_float(env, "SENDINGIP_HEARTBEAT_INTERVAL", cls.heartbeat_interval),
+            max_batch=env_int(env, "SENDINGIP_ROUTER_MAX_BATCH", cls.max_batch, minimum=1),
+            max_message_bytes=env_int(env, "SENDINGIP_MAX_MESSAGE_BYTES", cls.max_message_bytes, minimum=1024),
+            flush_interval=env_seconds(env, "SENDINGIP_HISTORY_FLUSH_INTERVAL", cls.flush_interval),
+            max_pending_keys=env_int(env, "SENDINGIP_HISTORY_MAX_PENDING_KEYS", cls.max_pending_keys, minimum=1),
+            shutdown_flush_timeout=env_seconds(env, "SENDINGIP_HISTORY_SHUTDOWN_TIMEOUT", cls.shutdown_flush_timeout),
+            poll_interval=env_seconds(env, "SENDINGIP_ROUTING_POLL_INTERVAL", cls.poll_interval),
+            heartbeat_interval=env_seconds(env, "SENDINGIP_HEARTBEAT_INTERVAL", cls.heartbeat_interval),
             metrics_listen=env.get("SENDINGIP_METRICS_LISTEN") or cls.metrics_listen,
             provider_domains=env.get("SENDINGIP_PROVIDER_DOMAINS") or "",
         )
@@ -91,29 +91,3 @@ class ServerConfig:
 
 def _default_router_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
-
-
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected a whole number") from None
-    if value < minimum:
-        raise ValueError(f"{name}={raw!r}: must be at least {minimum}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected a number of seconds") from None
-    if not value > 0:
-        raise ValueError(f"{name}={raw!r}: must be more than 0")
-    return value

@@ -24,18 +24,37 @@ class DatabaseConfig:
         return cls(
             url=env.get("SENDINGIP_DATABASE_URL") or None,
             data_dir=Path(env.get("SENDINGIP_DATA_DIR") or ".data"),
-            pool_size=_int(env, "SENDINGIP_DB_POOL_SIZE", 10, minimum=1),
+            pool_size=env_int(env, "SENDINGIP_DB_POOL_SIZE", 10, minimum=1),
         )
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+class ConfigError(ValueError):
+    """A setting in the environment is malformed; the message names it."""
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    """A whole-number setting; a clear error naming the variable when it is not one."""
     raw = env.get(name)
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected a whole number") from None
+        raise ConfigError(f"{name}={raw!r}: expected a whole number") from None
     if value < minimum:
-        raise ValueError(f"{name}={raw!r}: must be at least {minimum}")
+        raise ConfigError(f"{name}={raw!r}: must be at least {minimum}")
+    return value
+
+
+def env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive duration in seconds; a clear error naming the variable otherwise."""
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a number of seconds") from None
+    if not value > 0:
+        raise ConfigError(f"{name}={raw!r}: must be more than 0")
     return value

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
+from store.config import env_seconds
 from workers.leader import LEADER, RUN, SessionLock
 from workers.rebalance.run import Progress, RebalanceReport, rebalance
 
@@ -32,23 +33,10 @@ class WorkerConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerConfig:
         env = os.environ if env is None else env
         return cls(
-            interval=_seconds(env, "SENDINGIP_REBALANCE_INTERVAL", cls.interval),
-            standby_poll=_seconds(env, "SENDINGIP_STANDBY_POLL", cls.standby_poll),
+            interval=env_seconds(env, "SENDINGIP_REBALANCE_INTERVAL", cls.interval),
+            standby_poll=env_seconds(env, "SENDINGIP_STANDBY_POLL", cls.standby_poll),
             default_region=env.get("SENDINGIP_DEFAULT_REGION") or cls.default_region,
         )
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected a number of seconds") from None
-    if value <= 0:
-        raise ValueError(f"{name}={raw!r}: must be positive")
-    return value
 
 
 def utc_today() -> date:
@@ -77,12 +65,21 @@ class Worker:
 
     async def run(self) -> None:
         try:
+            role = ""  # logged when it changes: which worker is active is an operator's first question
             while not self._stop.is_set():
                 try:
                     if await self.leader.try_acquire() and await self.leader.still_held():
+                        if role != "active":
+                            role = "active"
+                            log.info("worker active: holds the rebalancer lock")
                         await self.rebalance_once()
                         await self._sleep(self._until_next_run())
                     else:
+                        if role != "standby":
+                            role = "standby"
+                            log.info(
+                                "worker standby: another worker is active; trying every %.1fs", self.config.standby_poll
+                            )
                         await self._sleep(self.config.standby_poll)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     log.warning("worker: database unavailable (%s); retrying", exc)
