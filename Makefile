@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard protos/sendingip/v1/*.proto)
 PROTOC  = $(BIN)/python -m grpc_tools.protoc -Iprotos
 
-.PHONY: install run test lint format protos check-protos clean
+.PHONY: install run test soak lint format protos check-protos clean bench loadtest
 
 install: $(STAMP)
 
@@ -21,6 +21,23 @@ run: install
 # PYTEST_ARGS narrows a run, e.g. make test PYTEST_ARGS="tests/unit -x".
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The long reliability runs (about 10 minutes): a ten-minute soak, a worker killed in
+# a 3,000-account rebalance. Their short forms run in `make test`.
+soak: install
+	SENDINGIP_SOAK=1 $(BIN)/pytest tests/reliability -m soak $(PYTEST_ARGS)
+
+# The benchmark (see the README's Benchmarks section): starts its own PostgreSQL and servers, < 10 minutes.
+# BENCH_ARGS=--quick for a ~2-minute run. h2load comes from nghttp2-client.
+bench: install
+	@command -v h2load >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y nghttp2-client; } || \
+	  { echo "make bench needs h2load: sudo apt-get install -y nghttp2-client" >&2; exit 1; }
+	$(BIN)/sendingip bench $(BENCH_ARGS)
+
+# Simulated MTAs against a running router, e.g.
+# make loadtest LOADTEST_ARGS="--target 127.0.0.1:50051 --key $$SENDINGIP_API_KEY --mtas 20 --rate 2000 --duration 30 --account-count 1000"
+loadtest: install
+	$(BIN)/sendingip loadtest $(LOADTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

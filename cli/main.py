@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "cli.policy",
     "cli.warmup",
     "cli.route",
+    "cli.bench",
     "workers.simulate.command",
 )
 

@@ -20,6 +20,7 @@ from server.router.table import CompiledAccount, CompiledRegion, CompiledRoute
 GENERAL = types_pb2.POOL_TYPE_GENERAL
 DEDICATED = types_pb2.POOL_TYPE_DEDICATED
 _UNIT = 2.0**-53
+_LOW64 = (1 << 64) - 1
 
 #: ``headroom(address, provider, limit)``: whether one more pick fits in the pair's limit today.
 Headroom = Callable[[str, str, int], bool]
@@ -50,7 +51,10 @@ class NoGeneralPool(LookupError):
 def draw(account_id: str, message_id: str) -> tuple[float, int]:
     """(u in [0, 1), k a 64-bit integer), stable across processes and versions."""
     digest = blake2b(f"{account_id}\x00{message_id}".encode("utf-8", "surrogatepass"), digest_size=16).digest()
-    return (int.from_bytes(digest[:8], "little") >> 11) * _UNIT, int.from_bytes(digest[8:], "little")
+    # One int of all 16 bytes (little-endian): its low 64 bits are the first 8 bytes, its
+    # high 64 bits the last 8, exactly as two conversions of the halves, in one call.
+    both = int.from_bytes(digest, "little")
+    return ((both & _LOW64) >> 11) * _UNIT, both >> 64
 
 
 def pick(

@@ -1,0 +1,194 @@
+"""What a benchmark runs against: a database of its own, an API key, and real server processes.
+
+The PostgreSQL is ``SENDINGIP_DATABASE_URL``'s server when set (the bench creates a
+database of its own there and drops it afterwards), else an embedded one in a temporary
+folder. Servers are started as a user starts them (``sendingip serve``), optionally
+pinned to CPUs with ``taskset``, and found by their log lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from store.database import connect, with_database
+from store.embedded import EmbeddedPostgres
+from store.migrate import apply_migrations
+
+SENDINGIP = str(Path(sys.executable).with_name("sendingip"))
+_SERVING = re.compile(r"serving listen=\S+:(\d+)")
+_METRICS = re.compile(r"metrics listen=\S+:(\d+)")
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$", re.MULTILINE)
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """Admin URL of the PostgreSQL to use: ``SENDINGIP_DATABASE_URL``'s server, else an embedded one."""
+    url = os.environ.get("SENDINGIP_DATABASE_URL")
+    if url:
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="sipbench-pg-") as tmp:
+        embedded = EmbeddedPostgres(Path(tmp) / "pg")
+        try:
+            yield embedded.start()
+        finally:
+            embedded.stop()
+
+
+@contextmanager
+def bench_database(server_url: str) -> Iterator[str]:
+    """A fresh, migrated database on ``server_url``, dropped on exit."""
+    name = f"sipbench_{uuid.uuid4().hex[:10]}"
+
+    async def create() -> str:
+        async with connect(server_url) as admin:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        url = with_database(server_url, name)
+        async with connect(url) as conn:
+            await apply_migrations(conn)
+        return url
+
+    async def drop() -> None:
+        async with connect(server_url) as admin:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    url = asyncio.run(create())
+    try:
+        yield url
+    finally:
+        asyncio.run(drop())
+
+
+def sendingip_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDINGIP_")}
+    env.update(
+        SENDINGIP_DATABASE_URL=database_url,
+        SENDINGIP_DATA_DIR=str(data_dir),
+        SENDINGIP_METRICS_LISTEN="127.0.0.1:0",
+        SENDINGIP_AUTO_MIGRATE="0",
+    )
+    env.update(extra)
+    return env
+
+
+def create_key(env: Mapping[str, str], permissions: str = "route") -> str:
+    """``sendingip keys create``: the key is alone on the last line of its output."""
+    done = subprocess.run(
+        [SENDINGIP, "keys", "create", "--permissions", permissions],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1].strip()
+
+
+def pinned(cmd: Sequence[str], cpus: str | None) -> list[str]:
+    """``cmd`` under ``taskset -c cpus`` when asked and available."""
+    if cpus is not None and shutil.which("taskset"):
+        return ["taskset", "-c", cpus, *cmd]
+    return list(cmd)
+
+
+def serve_accepts_no_workers() -> bool:
+    done = subprocess.run([SENDINGIP, "serve", "--help"], capture_output=True, text=True)
+    return "--no-workers" in done.stdout
+
+
+class ServerProcess:
+    """A server started from ``cmd``; its gRPC (and metrics) port read from its log lines."""
+
+    def __init__(self, cmd: Sequence[str], env: Mapping[str, str], *, metrics: bool = True) -> None:
+        self.cmd = list(cmd)
+        self.proc = subprocess.Popen(
+            self.cmd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.lines: list[str] = []
+        self.port = 0
+        self.metrics_port = 0
+        self._want_metrics = metrics
+        self._ready = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if len(self.lines) < 5000:
+                self.lines.append(line.rstrip("\n"))
+            if not self.port and (m := _SERVING.search(line)):
+                self.port = int(m[1])
+            if not self.metrics_port and (m := _METRICS.search(line)):
+                self.metrics_port = int(m[1])
+            if self.port and (self.metrics_port or not self._want_metrics):
+                self._ready.set()
+        self._ready.set()
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Listening, and (for a router) its routing table loaded."""
+        if not self._ready.wait(timeout) or not self.port:
+            raise RuntimeError(f"{self.cmd[0]} did not start:\n" + "\n".join(self.lines[-40:]))
+        if self._want_metrics:
+            deadline = time.monotonic() + timeout
+            while self.metric("sendingip_routing_loaded") < 1:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("router did not load its routing table:\n" + "\n".join(self.lines[-40:]))
+                time.sleep(0.05)
+
+    def metrics(self) -> dict[str, float]:
+        """Every sample of the Prometheus endpoint, by name with labels."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        return {m[1]: float(m[2]) for m in _SAMPLE.finditer(text)}
+
+    def metric(self, name: str) -> float:
+        return self.metrics().get(name, -1.0)
+
+    def picks(self) -> float:
+        """Counted picks (general + dedicated)."""
+        found = self.metrics()
+        return sum(v for k, v in found.items() if k.startswith("sendingip_router_picks_total"))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def start_router(env: Mapping[str, str], *, cpus: str | None = None, no_workers: bool = True) -> ServerProcess:
+    cmd = [SENDINGIP, "serve", "--listen", "127.0.0.1:0"]
+    if no_workers:
+        cmd.insert(2, "--no-workers")
+    server = ServerProcess(pinned(cmd, cpus), env)
+    try:
+        server.wait_ready()
+    except BaseException:
+        server.stop()
+        raise
+    return server
