@@ -69,6 +69,7 @@ async def _serve(config: ServerConfig, stop: asyncio.Event, *, workers: bool = T
         if worker is not None:
             await worker.stop()  # ends after the account it is on; the rest waits for the next run
         # No new picks first, then the final history flush.
+        runtime.servicer.draining = True
         await server.stop(config.shutdown_grace)
         await runtime.stop()
         await management.stop()

@@ -8,6 +8,7 @@ import logging
 
 import asyncpg
 
+from server.auth import saved
 from server.auth.authorizer import KeyAuthorizer
 from server.auth.bootstrap import ensure_admin_key
 from server.auth.cache import KeyCache
@@ -20,7 +21,8 @@ class AuthRuntime:
     """``start()`` loads the keys before the server answers; ``stop()`` ends the refresh.
 
     With PostgreSQL unreachable at start the server still starts (the router can serve
-    its snapshot): calls answer UNAVAILABLE until the first load succeeds, which the
+    its snapshot) with the keys saved by its last run (``server/auth/saved.py``); with
+    none saved, calls answer UNAVAILABLE until the first load succeeds, which the
     refresh loop retries.
     """
 
@@ -28,7 +30,13 @@ class AuthRuntime:
         assert config.database.url is not None
         self.url = config.database.url
         self.authorizer = KeyAuthorizer()
-        self.cache = KeyCache(self.url, self.authorizer, poll_interval=config.auth.key_refresh_seconds)
+        self.cache = KeyCache(
+            self.url,
+            self.authorizer,
+            poll_interval=config.auth.key_refresh_seconds,
+            # Next to the routing snapshot (server/router/snapshot.py), for the same reason.
+            saved=saved.path_for(config.database.data_dir / "router", self.url),
+        )
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> KeyAuthorizer:
@@ -39,7 +47,8 @@ class AuthRuntime:
                 await self.cache.reload()
             log.info("api keys loaded active=%d", len(self.authorizer))
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.error("api keys not loaded: PostgreSQL unreachable (%s); calls are UNAVAILABLE until it is", exc)
+            if not await self.cache.load_saved():
+                log.error("api keys not loaded: PostgreSQL unreachable (%s); calls are UNAVAILABLE until it is", exc)
         self._task = asyncio.create_task(self.cache.run(), name="api-keys-cache")
         self._task.add_done_callback(_report_failure)
         return self.authorizer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -9,14 +10,22 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from store.embedded import EmbeddedPostgres
+
 SENDINGIP = str(Path(sys.executable).with_name("sendingip"))
 _SERVING = re.compile(r"serving listen=(\S+):(\d+)")
+_METRICS = re.compile(r"metrics listen=\S+:(\d+)")
+_ADMIN_KEY = re.compile(r"admin key \(shown once\): (sip_\S+)")
+#: pgserver's own pg_ctl; it refuses to run as root, so as root it runs as the
+#: ``pgserver`` system user that pgserver runs PostgreSQL as.
+PG_CTL = str(Path(str(importlib.util.find_spec("pgserver").origin)).parent / "pginstall" / "bin" / "pg_ctl")
 
 
 def sendingip_env(database_url: str, **extra: str) -> dict[str, str]:
@@ -27,11 +36,18 @@ def sendingip_env(database_url: str, **extra: str) -> dict[str, str]:
 
 
 class ServerProcess:
-    """`sendingip serve --listen 127.0.0.1:0`, its port read from its log line."""
+    """`sendingip serve --listen 127.0.0.1:0`, its port read from its log line.
 
-    def __init__(self, env: Mapping[str, str], args: Sequence[str] = ()) -> None:
+    ``command`` runs another long-lived sub-command instead (e.g. ``["worker"]``)."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        args: Sequence[str] = (),
+        command: Sequence[str] = ("serve", "--listen", "127.0.0.1:0"),
+    ) -> None:
         self.proc = subprocess.Popen(
-            [SENDINGIP, "serve", "--listen", "127.0.0.1:0", *args],
+            [SENDINGIP, *command, *args],
             env=dict(env),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -74,6 +90,43 @@ class ServerProcess:
         self._reader.join(timeout)
         return code
 
+    def wait_line(self, pattern: str, timeout: float = 30.0, after: int = 0) -> re.Match[str]:
+        """The first log line from line ``after`` on that matches ``pattern``."""
+        compiled = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = after
+        while True:
+            lines = self.lines[seen:]
+            for line in lines:
+                if (match := compiled.search(line)) is not None:
+                    return match
+            seen += len(lines)
+            if time.monotonic() > deadline or (self.proc.poll() is not None and not self._reader.is_alive()):
+                if (match := compiled.search("\n".join(self.lines[after:]))) is not None:
+                    return match
+                raise AssertionError(f"no line matching {pattern!r} within {timeout}s:\n{self.output}")
+            time.sleep(0.02)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def metrics_url(self, timeout: float = 30.0) -> str:
+        """The Prometheus endpoint (start the server with ``SENDINGIP_METRICS_LISTEN=127.0.0.1:0``)."""
+        deadline = time.monotonic() + timeout
+        while (match := _METRICS.search(self.output)) is None:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"no metrics endpoint in the log:\n{self.output}")
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{match[1]}/metrics"
+
+    def metric(self, name: str) -> float | None:
+        """The value of an unlabelled metric, or None when it is not exported."""
+        with urllib.request.urlopen(self.metrics_url(), timeout=5) as response:
+            text = response.read().decode()
+        match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+        return float(match[1]) if match else None
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -85,6 +138,73 @@ class ServerProcess:
         self._reader.join(5)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+
+def admin_key(server: ServerProcess) -> str:
+    """The key a fresh `sendingip serve` prints once."""
+    server.wait_listening()
+    match = _ADMIN_KEY.search(server.output)
+    assert match, server.output
+    return match[1]
+
+
+def create_key(database_url: str, permissions: str, accounts: str | None = None) -> str:
+    """A new API key made with `sendingip keys create`, as an operator makes one."""
+    args = [SENDINGIP, "keys", "create", "--permissions", permissions]
+    if accounts is not None:
+        args += ["--accounts", accounts]
+    out = subprocess.run(
+        args, env=sendingip_env(database_url), capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    return out.strip().splitlines()[-1]
+
+
+def bearer(key: str) -> tuple[tuple[str, str]]:
+    """gRPC metadata carrying ``key``."""
+    return (("authorization", f"Bearer {key}"),)
+
+
+class PrivatePostgres:
+    """An embedded PostgreSQL of one test's own, which the test may stop and start.
+
+    Tests that stop PostgreSQL use one of these, never the machine's shared server nor
+    the session's test server. Stop and start go through pgserver's ``pg_ctl``.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.embedded = EmbeddedPostgres(data_dir)
+        self.url = self.embedded.start()
+        self.pgdata = self.embedded.data_dir
+        # postmaster.pid: pid, data dir, start time, port, socket dir, ...
+        lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
+        self.socket_dir = lines[4].strip()
+        self.port = lines[3].strip()
+        self.running = True
+
+    def _pg_ctl(self, *args: str) -> None:
+        command = [PG_CTL, "-D", str(self.pgdata), "-w", *args]
+        if os.geteuid() == 0:
+            # runuser, not subprocess's user=: setting the user between fork and exec in a
+            # process full of gRPC threads crashed the child now and then (SIGSEGV).
+            command = ["runuser", "-u", "pgserver", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+    def stop(self, mode: str = "fast") -> None:
+        """``mode`` is pg_ctl's: ``fast`` (clean) or ``immediate`` (as in a crash)."""
+        self._pg_ctl("-m", mode, "stop")
+        self.running = False
+
+    def start(self) -> None:
+        self._pg_ctl(
+            "-o", '-h ""', "-o", f"-k {self.socket_dir}", "-o", f"-p {self.port}",
+            "-l", str(self.pgdata / "log"), "start",
+        )  # fmt: skip
+        self.running = True
+
+    def close(self) -> None:
+        if not self.running:
+            self.start()  # pgserver stops what it started; leave it as it found it
+        self.embedded.stop()
 
 
 def health_status(target: str, service: str = "", timeout: float = 5.0) -> int:

@@ -14,11 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DatabaseFactory
-from tests.e2e.harness import SENDINGIP, ServerProcess, sendingip_env, wait_for
+from tests.e2e.harness import SENDINGIP, ServerProcess, admin_key, sendingip_env, wait_for
 
 pytestmark = pytest.mark.e2e
-
-_ADMIN_KEY = re.compile(r"admin key \(shown once\): (sip_\S+)")
 
 
 @dataclass
@@ -36,14 +34,6 @@ class Cli:
         if check:
             assert result.returncode == 0, (args, result.stdout, result.stderr)
         return result
-
-
-def admin_key(server: ServerProcess) -> str:
-    """The key a fresh `sendingip serve` prints once."""
-    server.wait_listening()
-    match = _ADMIN_KEY.search(server.output)
-    assert match, server.output
-    return match[1]
 
 
 @pytest.fixture

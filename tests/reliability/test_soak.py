@@ -1,0 +1,175 @@
+"""Sustained load (issue 8, fault 7): half of the measured maximum, with streams that
+are cancelled and clients that disconnect mid-call; the server's memory and file
+descriptors must not grow. The short form runs in `make test`; `make soak` runs ten
+minutes."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2
+
+from sendingip.v1 import router_pb2, router_pb2_grpc
+from store.database import connect
+from tests.e2e.harness import ServerProcess, admin_key, bearer, health_status, sendingip_env, wait_for
+from tests.integration.test_router_support import account_route, publish, seed_region
+from tests.reliability.load import Picker
+
+pytestmark = pytest.mark.e2e
+THREADS = 3
+POOL_SIZE = 10  # SENDINGIP_DB_POOL_SIZE's default
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def grpc_connections(pid: int, port: int) -> int:
+    """Open TCP connections to the server's gRPC port held by process ``pid``."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    held = 0
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port, state, inode = int(fields[1].rsplit(":", 1)[1], 16), fields[3], fields[9]
+            if local_port == port and state != "0A" and inode in inodes:  # 0A: LISTEN
+                held += 1
+    return held
+
+
+class Churn:
+    """Streams cancelled after a few answers, and channels closed in the middle of a
+    stream (a client that goes away), over and over, until stopped."""
+
+    def __init__(self, target: str, key: str) -> None:
+        self.target, self.key = target, key
+        self.cycles = 0
+        self.unexpected: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._seq = itertools.count()
+
+    def __enter__(self) -> Churn:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _requests(self) -> object:
+        while True:
+            i = next(self._seq)
+            yield router_pb2.SelectSendingIPRequest(
+                account_id="acme", message_id=f"<churn-{i}@x>", recipient_domain="gmail.com"
+            )
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            channel = grpc.insecure_channel(self.target)
+            stub = router_pb2_grpc.RouterStub(channel)  # type: ignore[no-untyped-call]
+            call = stub.SelectSendingIPStream(self._requests(), timeout=30, metadata=bearer(self.key))
+            try:
+                for n, _ in enumerate(call):
+                    if n == 5:
+                        if self.cycles % 2:
+                            call.cancel()  # the client cancels its stream
+                        else:
+                            channel.close()  # the client goes away mid-stream
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.CANCELLED:
+                    self.unexpected.append(f"{exc.code().name}: {exc.details()}")
+            except ValueError:
+                pass  # iterating a call whose channel was closed
+            finally:
+                channel.close()
+            self.cycles += 1
+            self._stop.wait(0.05)
+
+
+async def _soak(db_url: str, tmp_path: Path, seconds: float, warmup: float) -> None:
+    async with connect(db_url) as db:
+        await seed_region(db)
+        await publish(db, account_route("acme", share=0.5))
+    server = ServerProcess(
+        sendingip_env(db_url, SENDINGIP_DATA_DIR=str(tmp_path), SENDINGIP_METRICS_LISTEN="0"), ["--no-workers"]
+    )
+    try:
+        key = admin_key(server)
+        wait_for(lambda: health_status(server.target) == health_pb2.HealthCheckResponse.SERVING)
+        pid = server.pid
+        # The maximum: THREADS unpaced clients for a few seconds.
+        with_max = [Picker(server.target, key, mode="unary", name=f"max{i}") for i in range(THREADS)]
+        for p in with_max:
+            p.__enter__()
+        started = time.monotonic()
+        with_max[0].wait_picks(3000)
+        for p in with_max:
+            p.stop()
+        max_rate = sum(p.picks for p in with_max) / (time.monotonic() - started)
+        call_time = THREADS / max_rate
+        pace = max(0.0, 2 * call_time - call_time)  # each thread at half its unpaced rate
+        port = server.wait_listening()
+        quiet_fds, quiet_conns = fds(pid), grpc_connections(pid, port)
+
+        pickers = [Picker(server.target, key, mode="unary", name=f"half{i}", pace=pace) for i in range(THREADS)]
+        pickers.append(Picker(server.target, key, mode="batch", name="batch", batch=20, pace=0.05))
+        with Churn(server.target, key) as churn:
+            for p in pickers:
+                p.__enter__()
+            try:
+                time.sleep(warmup)  # the load runs; nothing to wait for but time
+                rss_start = rss_kib(pid)
+                rate_start = sum(p.picks for p in pickers)
+                time.sleep(seconds - warmup)
+                rss_end = rss_kib(pid)
+                rate = (sum(p.picks for p in pickers) - rate_start) / (seconds - warmup)
+            finally:
+                for p in pickers:
+                    p.stop()
+        assert [p.failures for p in pickers] == [[]] * len(pickers)
+        assert churn.cycles > 10 and not churn.unexpected, (churn.cycles, churn.unexpected[:3])
+        # Every client connection is closed again, and no other descriptor stays behind
+        # (beyond PostgreSQL connections the pool may have opened, up to its size).
+        wait_for(lambda: grpc_connections(pid, port) <= quiet_conns, timeout=30)
+        assert fds(pid) <= quiet_fds + POOL_SIZE, (quiet_fds, fds(pid))
+        growth = (rss_end - rss_start) / rss_start
+        print(
+            f"soak: {seconds:.0f}s max={max_rate:.0f}/s load={rate:.0f}/s churn_cycles={churn.cycles} "
+            f"rss {rss_start} -> {rss_end} KiB ({100 * growth:+.1f}%) fds {quiet_fds} -> {fds(pid)}"
+        )
+        assert growth <= 0.05, (rss_start, rss_end)
+        assert health_status(server.target) == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        server.stop()
+    assert "Traceback" not in server.output, server.output
+
+
+async def test_short_soak_memory_and_descriptors_stay_flat(db_url: str, tmp_path: Path) -> None:
+    await _soak(db_url, tmp_path, seconds=15, warmup=5)
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(900)
+async def test_ten_minute_soak_memory_and_descriptors_stay_flat(db_url: str, tmp_path: Path) -> None:
+    await _soak(db_url, tmp_path, seconds=600, warmup=60)
