@@ -187,6 +187,8 @@ class HistoryFlusher:
         self.max_backoff = max_backoff
         self.on_written = on_written
         self.in_flight: Flush | None = None
+        #: Flushes kept on disk by an earlier stop (``spill``): written first, same ids.
+        self.restored: list[Flush] = []
         self.failures = 0  # consecutive
         self.flushes = 0
         self.failed_writes = 0
@@ -208,7 +210,7 @@ class HistoryFlusher:
     async def flush_once(self) -> bool:
         """Write the in-flight flush (or take a new one). True when nothing is left in flight."""
         if self.in_flight is None:
-            self.in_flight = self.buffer.take()
+            self.in_flight = self.restored.pop(0) if self.restored else self.buffer.take()
             if self.in_flight is None:
                 return True
         flush = self.in_flight
@@ -262,13 +264,25 @@ class HistoryFlusher:
     async def drain(self, limit: float) -> bool:
         """Flush everything (the final flush on SIGTERM). False when some picks could not be written."""
         deadline = time.monotonic() + limit
-        while self.in_flight is not None or self.buffer.pending or self.buffer.new_accounts:
+        while self.in_flight is not None or self.restored or self.buffer.pending or self.buffer.new_accounts:
             if await self.flush_once():
                 continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                waiting = (self.in_flight.picks if self.in_flight else 0) + self.buffer.pending_picks
-                log.error("final history flush gave up picks_not_recorded=%d after %.0fs", waiting, limit)
+                log.error("final history flush gave up picks_not_written=%d after %.0fs", self.unwritten_picks, limit)
                 return False
             await asyncio.sleep(min(0.5 * self.failures, remaining, 2.0))
         return True
+
+    @property
+    def unwritten_picks(self) -> int:
+        in_flight = self.in_flight.picks if self.in_flight else 0
+        return in_flight + sum(f.picks for f in self.restored) + self.buffer.pending_picks
+
+    def take_unwritten(self) -> list[Flush]:
+        """Everything not written yet, as flushes (the one in flight keeps its id); the
+        flusher is empty afterwards. For ``spill.save`` when the final flush gave up."""
+        flushes = [f for f in (self.in_flight, *self.restored, self.buffer.take()) if f is not None]
+        self.in_flight, self.restored = None, []
+        self.buffer.in_flight = {}
+        return flushes

@@ -24,11 +24,12 @@ import grpc
 from sendingip.v1 import router_pb2_grpc
 from server.authz import Authorizer
 from server.config import ServerConfig
-from server.router import snapshot
+from server.router import snapshot, spill
 from server.router.engine import Engine
 from server.router.heartbeat import Heartbeat
 from server.router.history import (
     RETRYABLE,
+    Flush,
     HistoryBuffer,
     HistoryFlusher,
     HistorySink,
@@ -83,6 +84,7 @@ class RouterRuntime:
             self.engine, self.providers, authorizer, self._write_outcomes, max_batch=self.rc.max_batch
         )
         self.snapshot_path = snapshot.path_for(config.database.data_dir / "router", self.url)
+        self.spill_path = spill.path_for(config.database.data_dir / "router", self.url)
         self.pool: asyncpg.Pool | None = None
         self.loader: Loader | None = None
         self.flusher: HistoryFlusher | None = None
@@ -150,7 +152,17 @@ class RouterRuntime:
         sink = (
             self._sink_factory(self.pool) if self._sink_factory else PostgresHistorySink(self.pool, self.rc.router_id)
         )
-        self.flusher = HistoryFlusher(self.history, sink, interval=self.rc.flush_interval)
+        self.flusher = HistoryFlusher(
+            self.history, sink, interval=self.rc.flush_interval, on_written=self._forget_spill_when_done
+        )
+        self.flusher.restored = await asyncio.to_thread(spill.load, self.spill_path)
+        if self.flusher.restored:
+            log.warning(
+                "history kept on disk by the last stop: flushes=%d picks=%d path=%s; writing them first",
+                len(self.flusher.restored),
+                sum(f.picks for f in self.flusher.restored),
+                self.spill_path,
+            )
         self.loader = Loader(self.pool, self.table, poll_interval=self.rc.poll_interval, on_synced=self._synced)
         self.heartbeat = Heartbeat(
             self.pool,
@@ -256,6 +268,11 @@ class RouterRuntime:
         except RETRYABLE as exc:
             log.warning("could not read today's counts to seed the daily limits: %s", exc)
 
+    def _forget_spill_when_done(self, _flush: Flush, _applied: bool) -> None:
+        if self.flusher is not None and not self.flusher.restored and self.spill_path.exists():
+            spill.remove(self.spill_path)
+            log.info("history kept on disk is written; removed %s", self.spill_path)
+
     def _synced(self, changed: int, _seconds: float) -> None:
         if self._from_snapshot_at is not None:
             log.info("routing table confirmed by PostgreSQL version=%d; no longer stale", self.table.version)
@@ -300,6 +317,13 @@ class RouterRuntime:
             ok = await self.flusher.drain(self.rc.shutdown_flush_timeout)
             if ok:
                 log.info("history flushed flushes=%d", self.flusher.flushes)
+            else:
+                unwritten = self.flusher.take_unwritten()
+                try:
+                    picks = await asyncio.to_thread(spill.save, self.spill_path, unwritten)
+                    log.warning("history kept on disk until the next start: picks=%d path=%s", picks, self.spill_path)
+                except OSError as exc:
+                    log.error("could not keep unwritten history on disk path=%s: %s", self.spill_path, exc)
         if self.table.loaded:
             await self.save_snapshot()
         if self.heartbeat is not None and self.ready.is_set():

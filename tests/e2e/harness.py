@@ -202,8 +202,10 @@ class PrivatePostgres:
         self.running = True
 
     def close(self) -> None:
-        if not self.running:
-            self.start()  # pgserver stops what it started; leave it as it found it
+        # pgserver only stops the postmaster it started; after a restart through pg_ctl
+        # that is another process, so stop it here and let pgserver release its handle.
+        if self.running:
+            self.stop("fast")
         self.embedded.stop()
 
 

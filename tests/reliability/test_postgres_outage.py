@@ -130,3 +130,40 @@ async def test_a_router_started_while_postgres_is_down_serves_with_the_keys_it_s
     finally:
         second.stop()
     assert "Traceback" not in second.output, second.output
+
+
+async def test_sigterm_while_postgres_is_down_keeps_the_picks_on_disk_until_the_next_start(
+    private_pg: PrivatePostgres, tmp_path: Path
+) -> None:
+    await _prepare(private_pg)
+    env = _env(private_pg.url, tmp_path, SENDINGIP_HISTORY_SHUTDOWN_TIMEOUT="1")
+    first = ServerProcess(env, ["--no-workers"])
+    try:
+        key = admin_key(first)
+        wait_for(lambda: health_status(first.target) == SERVING)
+        with Picker(first.target, key, mode="batch", name="before") as before:
+            before.wait_picks(200)
+        private_pg.stop("fast")
+        with Picker(first.target, key, mode="unary", name="during") as during:
+            during.wait_picks(200)
+        first.stop()  # SIGTERM: the final flush cannot reach PostgreSQL
+    finally:
+        first.stop()
+    assert [before.failures, during.failures] == [[], []]
+    assert "history kept on disk until the next start" in first.output, first.output
+    kept = list((tmp_path / "router").glob("history-*.json"))
+    assert len(kept) == 1
+
+    private_pg.start()
+    second = ServerProcess(env, ["--no-workers"])
+    try:
+        wait_for(lambda: health_status(second.target) == SERVING)
+        made = before.counts + during.counts
+        async with connect(private_pg.url) as db:
+            counted = await wait_history(db, made)
+        assert counted == made, (total(counted), total(made))
+        wait_for(lambda: not kept[0].exists())
+    finally:
+        second.stop()
+    assert "writing them first" in second.output
+    assert "Traceback" not in first.output + second.output
