@@ -51,9 +51,22 @@ async def test_sigterm_under_load_loses_no_pick(db_url: str, tmp_path: Path) -> 
         for p in pickers:
             p.stop()
         made = sum((p.counts for p in pickers), start=type(pickers[0].counts)())
-        # The picks answered are exactly the picks in history: none lost, none counted twice.
+        # A call cut while the server stopped (the client saw CANCELLED or a dropped
+        # connection, not a refused one nor the drain's "not answered") may have been
+        # counted: its outcome is unknown to the client, as with any RPC. Calls refused
+        # or drained were not.
+        unknown = sum(
+            (p.batch if p.mode == "batch" else 1)
+            for p in pickers
+            for _code, details in p.failures
+            if "failed to connect" not in details and "were not answered" not in details
+        )
         async with connect(db_url) as db:
-            assert await history(db) == made, (total(await history(db)), total(made))
+            counted = await history(db)
+        # Nothing answered is lost, and nothing is counted twice: every extra count is a
+        # call whose answer was cut at the stop.
+        assert all(counted[k] >= n for k, n in made.items()), (total(counted), total(made))
+        assert 0 <= total(counted) - total(made) <= unknown, (total(counted), total(made), unknown)
         assert total(made) > 900
     finally:
         server.stop()
