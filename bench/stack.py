@@ -12,11 +12,9 @@ import asyncio
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
@@ -24,13 +22,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.process import LoggedProcess
 from store.database import connect, with_database
 from store.embedded import EmbeddedPostgres
 from store.migrate import apply_migrations
 
 SENDINGIP = str(Path(sys.executable).with_name("sendingip"))
-_SERVING = re.compile(r"serving listen=\S+:(\d+)")
-_METRICS = re.compile(r"metrics listen=\S+:(\d+)")
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$", re.MULTILINE)
 
 
@@ -109,44 +106,18 @@ def serve_accepts_no_workers() -> bool:
     return "--no-workers" in done.stdout
 
 
-class ServerProcess:
-    """A server started from ``cmd``; its gRPC (and metrics) port read from its log lines."""
+class ServerProcess(LoggedProcess):
+    """A server started from ``cmd``; with ``metrics``, a router whose metrics endpoint is read."""
 
     def __init__(self, cmd: Sequence[str], env: Mapping[str, str], *, metrics: bool = True) -> None:
-        self.cmd = list(cmd)
-        self.proc = subprocess.Popen(
-            self.cmd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self.lines: list[str] = []
-        self.port = 0
-        self.metrics_port = 0
+        super().__init__(cmd, env, keep_lines=5000)
         self._want_metrics = metrics
-        self._ready = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if len(self.lines) < 5000:
-                self.lines.append(line.rstrip("\n"))
-            if not self.port and (m := _SERVING.search(line)):
-                self.port = int(m[1])
-            if not self.metrics_port and (m := _METRICS.search(line)):
-                self.metrics_port = int(m[1])
-            if self.port and (self.metrics_port or not self._want_metrics):
-                self._ready.set()
-        self._ready.set()
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Listening, and (for a router) its routing table loaded."""
-        if not self._ready.wait(timeout) or not self.port:
-            raise RuntimeError(f"{self.cmd[0]} did not start:\n" + "\n".join(self.lines[-40:]))
+        self.wait_listening(timeout)
         if self._want_metrics:
+            self.wait_metrics_port(timeout)
             deadline = time.monotonic() + timeout
             while self.metric("sendingip_routing_loaded") < 1:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -168,17 +139,8 @@ class ServerProcess:
         found = self.metrics()
         return sum(v for k, v in found.items() if k.startswith("sendingip_router_picks_total"))
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+    def stop(self, timeout: float = 20.0) -> None:
+        super().stop(timeout)
 
 
 def start_router(env: Mapping[str, str], *, cpus: str | None = None, no_workers: bool = True) -> ServerProcess:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -17,11 +15,10 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.process import LoggedProcess
 from store.embedded import EmbeddedPostgres
 
 SENDINGIP = str(Path(sys.executable).with_name("sendingip"))
-_SERVING = re.compile(r"serving listen=(\S+):(\d+)")
-_METRICS = re.compile(r"metrics listen=\S+:(\d+)")
 _ADMIN_KEY = re.compile(r"admin key \(shown once\): (sip_\S+)")
 #: pgserver's own pg_ctl; it refuses to run as root, so as root it runs as the
 #: ``pgserver`` system user that pgserver runs PostgreSQL as.
@@ -35,7 +32,7 @@ def sendingip_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-class ServerProcess:
+class ServerProcess(LoggedProcess):
     """`sendingip serve --listen 127.0.0.1:0`, its port read from its log line.
 
     ``command`` runs another long-lived sub-command instead (e.g. ``["worker"]``)."""
@@ -46,49 +43,7 @@ class ServerProcess:
         args: Sequence[str] = (),
         command: Sequence[str] = ("serve", "--listen", "127.0.0.1:0"),
     ) -> None:
-        self.proc = subprocess.Popen(
-            [SENDINGIP, *command, *args],
-            env=dict(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._port: int | None = None
-        self._ready = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-            match = _SERVING.search(line)
-            if match and self._port is None:
-                self._port = int(match[2])
-                self._ready.set()
-        self._ready.set()
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_listening(self, timeout: float = 30.0) -> int:
-        if not self._ready.wait(timeout) or self._port is None:
-            raise AssertionError(f"server did not start listening:\n{self.output}")
-        return self._port
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.wait_listening()}"
-
-    def signal(self, sig: signal.Signals) -> None:
-        self.proc.send_signal(sig)
-
-    def wait(self, timeout: float = 30.0) -> int:
-        code = self.proc.wait(timeout)
-        self._reader.join(timeout)
-        return code
+        super().__init__([SENDINGIP, *command, *args], env)
 
     def wait_line(self, pattern: str, timeout: float = 30.0, after: int = 0) -> re.Match[str]:
         """The first log line from line ``after`` on that matches ``pattern``."""
@@ -113,12 +68,7 @@ class ServerProcess:
 
     def metrics_url(self, timeout: float = 30.0) -> str:
         """The Prometheus endpoint (start the server with ``SENDINGIP_METRICS_LISTEN=127.0.0.1:0``)."""
-        deadline = time.monotonic() + timeout
-        while (match := _METRICS.search(self.output)) is None:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise AssertionError(f"no metrics endpoint in the log:\n{self.output}")
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{match[1]}/metrics"
+        return f"http://127.0.0.1:{self.wait_metrics_port(timeout)}/metrics"
 
     def metric(self, name: str) -> float | None:
         """The value of an unlabelled metric, or None when it is not exported."""
@@ -126,18 +76,6 @@ class ServerProcess:
             text = response.read().decode()
         match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
         return float(match[1]) if match else None
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
 
 
 def admin_key(server: ServerProcess) -> str:
