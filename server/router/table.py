@@ -12,7 +12,17 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 
 from sendingip.v1 import types_pb2
-from store.routing_entry import FALLBACK_PROVIDER, AccountRoute, ProviderRoute, RegionRoute
+from store.routing_entry import (
+    FALLBACK_PROVIDER,
+    AccountRoute,
+    ProviderRoute,
+    RegionRoute,
+    StoredAccount,
+    StoredRegion,
+    StoredRoute,
+    decode_account,
+    decode_region,
+)
 
 MANAGEMENT_TYPE = {
     "general": types_pb2.MANAGEMENT_TYPE_GENERAL,
@@ -66,7 +76,7 @@ class CompiledRegion:
     version: int
 
 
-def compile_route(route: ProviderRoute) -> CompiledRoute | None:
+def compile_route(route: ProviderRoute | StoredRoute) -> CompiledRoute | None:
     share = route.dedicated_share
     if not share > 0:
         return None
@@ -82,20 +92,20 @@ def compile_route(route: ProviderRoute) -> CompiledRoute | None:
             total += ip.weight
     if not addresses:
         return None
-    normalised = tuple(w / total for w in weights)
+    normalised = [w / total for w in weights]  # (list comprehensions: no generator frames)
     cumulative = list(accumulate(normalised))
     cumulative[-1] = 1.0  # no gap from rounding at the top
     return CompiledRoute(
         min(share, 1.0),
         tuple(addresses),
         tuple(cumulative),
-        normalised,
+        tuple(normalised),
         tuple(limits),
-        any(limit is not None for limit in limits),
+        limits.count(None) < len(limits),
     )
 
 
-def compile_account(entry: AccountRoute, version: int) -> CompiledAccount:
+def compile_account(entry: AccountRoute | StoredAccount, version: int) -> CompiledAccount:
     routes: dict[str, CompiledRoute] = {}
     if entry.management_type != "general":
         for provider, route in entry.providers.items():
@@ -114,7 +124,7 @@ def compile_account(entry: AccountRoute, version: int) -> CompiledAccount:
     )
 
 
-def compile_region(entry: RegionRoute, version: int) -> CompiledRegion:
+def compile_region(entry: RegionRoute | StoredRegion, version: int) -> CompiledRegion:
     return CompiledRegion(region=entry.region, pool_id=entry.pool_id, addresses=tuple(entry.addresses), version=version)
 
 
@@ -142,7 +152,7 @@ class RoutingTable:
 def compile_entry(kind: str, text: str, version: int) -> CompiledAccount | CompiledRegion:
     """Parse and compile one stored entry; ``ValueError`` when it is malformed."""
     if kind == "account":
-        return compile_account(AccountRoute.from_json(text), version)
+        return compile_account(decode_account(text), version)
     if kind == "region":
-        return compile_region(RegionRoute.from_json(text), version)
+        return compile_region(decode_region(text), version)
     raise ValueError(f"routing entry: unknown kind {kind!r}")

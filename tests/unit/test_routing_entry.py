@@ -1,0 +1,75 @@
+"""The routing entry as stored: what the rebalancer writes, every router reads back."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from server.router.loader import apply_entry
+from server.router.table import RoutingTable, compile_account, compile_entry
+from store.routing_entry import AccountRoute, DedicatedIP, ProviderRoute, RegionRoute
+
+ROUTE = AccountRoute(
+    account_id="acme",
+    region="us-east",
+    management_type="dedicated",
+    day=date(2026, 11, 26),
+    pool_id="dedicated-acme",
+    providers={
+        "google": ProviderRoute(0.25, (DedicatedIP("10.0.0.1", 0.5, 1000), DedicatedIP("10.0.0.2", 0.5, None))),
+        "other": ProviderRoute(1.0, (DedicatedIP("10.0.0.1", 1.0, None), DedicatedIP("10.0.0.3", 0.0, 50))),
+    },
+)
+
+
+def test_entries_read_back_as_written() -> None:
+    assert AccountRoute.from_json(ROUTE.to_json()) == ROUTE
+    region = RegionRoute("us-east", "general-us-east", ("192.0.2.1", "192.0.2.2"))
+    assert RegionRoute.from_json(region.to_json()) == region
+
+
+def test_the_router_compiles_the_stored_text_as_it_compiles_the_route() -> None:
+    """The router compiles from the decoded text, producers' tests from the dataclasses: same result."""
+    assert compile_entry("account", ROUTE.to_json(), 4) == compile_account(ROUTE, 4)
+
+
+def _edited(change: dict[str, object]) -> str:
+    raw = json.loads(ROUTE.to_json())
+    raw.update(change)
+    return json.dumps(raw)
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "names"),
+    [
+        ("account", "not json", "account entry"),
+        ("account", _edited({"format": 2}), "$.format"),
+        ("account", _edited({"kind": "region"}), "$.kind"),
+        ("account", _edited({"management_type": "shared"}), "$.management_type"),
+        ("account", _edited({"account_id": None}), "$.account_id"),
+        ("account", _edited({"day": "yesterday"}), "$.day"),
+        ("account", _edited({"providers": {"google": {"dedicated_share": "half"}}}), "dedicated_share"),
+        ("account", _edited({"providers": {"google": {"dedicated_share": 1, "ips": [["10.0.0.1", 1]]}}}), "ips[0]"),
+        (
+            "account",
+            _edited({"providers": {"google": {"dedicated_share": 1, "ips": [["10.0.0.1", 1, 1.5]]}}}),
+            "ips[0]",
+        ),
+        ("region", ROUTE.to_json(), "region entry"),
+        ("pool", ROUTE.to_json(), "unknown kind"),
+    ],
+)
+def test_a_malformed_entry_is_refused_with_the_field(kind: str, text: str, names: str) -> None:
+    with pytest.raises(ValueError, match="routing entry") as raised:
+        compile_entry(kind, text, 1)
+    assert names in str(raised.value)
+
+
+def test_the_loader_skips_a_malformed_entry_and_keeps_the_one_it_had() -> None:
+    table = RoutingTable()
+    assert apply_entry(table, "account", "acme", 4, ROUTE.to_json())
+    assert not apply_entry(table, "account", "acme", 5, _edited({"format": 2}))
+    assert table.accounts["acme"].version == 4
+    assert table.raw[("account", "acme")][0] == 4
