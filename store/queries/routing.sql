@@ -7,7 +7,7 @@ UPDATE routing_clock SET version = version + $1 RETURNING version
 
 -- name: routing_upsert
 INSERT INTO routing_entries (kind, key, version, entry, updated_at)
-SELECT * , now() FROM unnest($1::text[], $2::text[], $3::bigint[], $4::jsonb[])
+SELECT * , now() FROM unnest($1::text[], $2::text[], $3::bigint[], $4::json[])
 ON CONFLICT (kind, key) DO UPDATE
 SET version = EXCLUDED.version, entry = EXCLUDED.entry, updated_at = EXCLUDED.updated_at
 
