@@ -1,8 +1,9 @@
 """Keeping the routing table current: initial load, LISTEN/NOTIFY, polling fallback.
 
 Entries are read by version (``version > table.version``) a page at a time, and
-compiled and applied a few at a time with a yield to the event loop in between: a
-reload of 100k accounts never holds the loop for long, so picks are not stalled.
+compiled and applied a few at a time, resting the event loop in between (see
+``pacing``): a reload of 100k accounts never holds the loop for long, so picks are
+not stalled.
 Every entry of a page is applied before ``table.version`` moves past it, and each
 entry is swapped in whole, so a pick sees an entry either old or new, never mixed.
 
@@ -21,6 +22,7 @@ from collections.abc import Callable
 
 import asyncpg
 
+from server.router.pacing import REST_SECONDS, SLICE_SECONDS, Pacer
 from server.router.table import RoutingTable, compile_entry
 from store import queries
 from store.listener import Listener
@@ -30,13 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Rows fetched per query (asyncpg decodes a whole result at once: keep it short).
 PAGE_SIZE = 200
-#: Longest the loader holds the event loop before yielding (an entry takes ~50 µs).
-SLICE_SECONDS = 0.00005
 #: Longest wait for one page (a connection, the query): then the sync fails and is retried.
 QUERY_TIMEOUT = 10.0
-#: Idle time after each page, as a fraction of the time the page took: a reload takes
-#: longer, picks keep their latency (the CPU is left to them and the gRPC threads).
-DUTY_PAUSE = 3.0
 
 
 def apply_entry(table: RoutingTable, kind: str, key: str, version: int, text: str) -> bool:
@@ -64,6 +61,7 @@ class Loader:
         poll_interval: float = 5.0,
         page_size: int = PAGE_SIZE,
         slice_seconds: float = SLICE_SECONDS,
+        rest_seconds: float = REST_SECONDS,
         on_synced: Callable[[int, float], None] | None = None,
     ) -> None:
         self.pool = pool
@@ -71,6 +69,7 @@ class Loader:
         self.poll_interval = poll_interval
         self.page_size = page_size
         self.slice_seconds = slice_seconds
+        self.rest_seconds = rest_seconds
         self.on_synced = on_synced
         self.wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -93,7 +92,8 @@ class Loader:
             table = self.table
             changed = 0
             sql = queries.load()["router_entries_page"]
-            clock = time.perf_counter
+            # Before the first load no pick can be answered: nothing to rest for.
+            pacer = Pacer(self.slice_seconds, self.rest_seconds if table.loaded else 0.0)
             gc_was_enabled = gc.isenabled()
             try:
                 while True:
@@ -104,17 +104,9 @@ class Loader:
                         # full passes over them would stall picks for 100+ ms. Entries hold no
                         # cycles, so nothing is lost by pausing it; see the freeze below.
                         gc.disable()
-                    page_started = clock()
-                    deadline = page_started + self.slice_seconds
                     for r in rows:
                         changed += apply_entry(table, r["kind"], r["key"], r["version"], r["entry"])
-                        if clock() >= deadline:
-                            await asyncio.sleep(0)  # let picks run
-                            deadline = clock() + self.slice_seconds
-                    # Between pages, leave the loop (and the CPU) idle for a moment: picks
-                    # and the gRPC threads get it without contention.
-                    # (Not before the first load: no pick is waiting, and startup should be quick.)
-                    await asyncio.sleep((clock() - page_started) * DUTY_PAUSE if table.loaded else 0)
+                        await pacer.pause()
                     if rows:
                         table.version = max(table.version, rows[-1]["version"])
                     if len(rows) < self.page_size:

@@ -37,8 +37,9 @@ from server.router.history import (
     day_of,
 )
 from server.router.limits import SECONDS_PER_DAY, DailyLimits
-from server.router.loader import SLICE_SECONDS, Loader, apply_entries
+from server.router.loader import Loader, apply_entries
 from server.router.metrics import MetricsServer
+from server.router.pacing import Pacer
 from server.router.providers import ProviderTable
 from server.router.servicer import OutcomeKey, OutcomesUnavailable, RouterServicer
 from server.router.table import RoutingTable
@@ -303,9 +304,7 @@ class RouterRuntime:
         version = table.version
         identity = snapshot.database_identity(self.url)
         try:
-            n = await snapshot.save(
-                self.snapshot_path, identity, version, table.raw.copy(), slice_seconds=SLICE_SECONDS
-            )
+            n = await snapshot.save(self.snapshot_path, identity, version, table.raw.copy(), Pacer())
         except OSError as exc:
             log.warning("could not save the routing snapshot path=%s: %s", self.snapshot_path, exc)
             return

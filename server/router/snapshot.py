@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
+from server.router.pacing import Pacer
+
 log = logging.getLogger(__name__)
 
 FORMAT = 1
@@ -44,28 +46,23 @@ def path_for(folder: Path, url: str) -> Path:
 
 
 async def save(
-    path: Path, identity: str, version: int, entries: Mapping[tuple[str, str], tuple[int, str]], *, slice_seconds: float
+    path: Path, identity: str, version: int, entries: Mapping[tuple[str, str], tuple[int, str]], pacer: Pacer
 ) -> int:
     """Write the table; returns the number of entries.
 
-    Runs on the event loop a slice at a time (a thread would fight the loop for the GIL
-    in 5 ms turns); only the final fsync goes to a thread. ``entries`` must not change
-    while it runs: pass a copy.
+    Runs on the event loop a slice at a time (see ``pacing``); only the final fsync goes
+    to a thread. ``entries`` must not change while it runs: pass a copy.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    clock = time.perf_counter
     n = 0
     with tmp.open("w", encoding="utf-8") as f:
         header = {"format": FORMAT, "database": identity, "version": version, "saved_at": time.time()}
         f.write(json.dumps(header) + "\n")
-        deadline = clock() + slice_seconds
         for (kind, key), (entry_version, text) in entries.items():
             f.write(f"{kind}\t{key}\t{entry_version}\t{text}\n")
             n += 1
-            if clock() >= deadline:
-                await asyncio.sleep(0)
-                deadline = clock() + slice_seconds
+            await pacer.pause()
         await asyncio.to_thread(_sync, f)
     tmp.replace(path)
     return n
