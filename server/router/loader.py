@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 200
 #: Longest wait for one page (a connection, the query): then the sync fails and is retried.
 QUERY_TIMEOUT = 10.0
+#: A reload longer than this says how far it got, every so often, in the log.
+PROGRESS_EVERY = 10.0
 
 
 def apply_entry(table: RoutingTable, kind: str, key: str, version: int, text: str) -> bool:
@@ -73,7 +75,8 @@ class Loader:
         self.on_synced = on_synced
         self.wake = asyncio.Event()
         self._lock = asyncio.Lock()
-        #: ``time.monotonic()`` of the last sync that reached PostgreSQL; 0 before any.
+        #: ``time.monotonic()`` when PostgreSQL last answered a sync (each page of a long
+        #: reload counts: a router busy catching up is not serving a stale table); 0 before any.
         self.last_sync = 0.0
         self.last_reload_seconds = 0.0
         self.last_reload_entries = 0
@@ -95,10 +98,20 @@ class Loader:
             # Before the first load no pick can be answered: nothing to rest for.
             pacer = Pacer(self.slice_seconds, self.rest_seconds if table.loaded else 0.0)
             gc_was_enabled = gc.isenabled()
+            progress_at = started + PROGRESS_EVERY
             try:
                 while True:
                     async with asyncio.timeout(QUERY_TIMEOUT), self.pool.acquire() as conn:
                         rows = await conn.fetch(sql, table.version, self.page_size)
+                    self.last_sync = now = time.monotonic()
+                    if now >= progress_at:
+                        progress_at = now + PROGRESS_EVERY
+                        log.info(
+                            "routing table reload in progress entries=%d version=%d seconds=%.0f",
+                            changed,
+                            table.version,
+                            now - started,
+                        )
                     if len(rows) == self.page_size and gc_was_enabled:
                         # A big reload allocates millions of long-lived objects: the collector's
                         # full passes over them would stall picks for 100+ ms. Entries hold no

@@ -1,0 +1,57 @@
+"""The routing-table loader on a real PostgreSQL: paced reloads (server/router/loader.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import asyncpg
+import pytest
+
+from server.router.loader import Loader
+from server.router.table import RoutingTable
+from store.database import create_pool
+from tests.integration.test_router_support import account_route, publish, seed_region
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_paced_reload_applies_everything_and_stays_fresh_while_it_runs(
+    db: asyncpg.Connection, db_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    await seed_region(db)
+    await publish(db, *(account_route(f"acct-{i}", share=0.25) for i in range(300)))
+    pool = await create_pool(db_url, size=2, min_size=1)
+    table = RoutingTable()
+    # Pages of 20, a 5 ms rest after every entry: the reload takes ~1.5 s.
+    loader = Loader(pool, table, page_size=20, slice_seconds=0.0, rest_seconds=0.005)
+    try:
+        assert await loader.sync() == 301  # the first load is not paced
+        assert len(table.accounts) == 300
+        version = await publish(db, *(account_route(f"acct-{i}", share=0.75) for i in range(300)))
+
+        monkeypatch.setattr("server.router.loader.PROGRESS_EVERY", 0.3)
+        caplog.set_level(logging.INFO, logger="server.router.loader")
+        sync = asyncio.create_task(loader.sync())
+        seen_sync: set[float] = set()
+        longest_gap = 0.0
+        last = time.perf_counter()
+        while not sync.done():
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            longest_gap = max(longest_gap, now - last)
+            last = now
+            seen_sync.add(loader.last_sync)
+        assert await sync == 300
+    finally:
+        await pool.close()
+
+    assert table.version == version
+    assert {a.routes["google"].dedicated_share for a in table.accounts.values()} == {0.75}
+    # The reload was paced (it took a while), yet the loop never waited long for it...
+    assert loader.last_reload_seconds > 1.0
+    assert longest_gap < 0.1
+    # ...and each page refreshed the table's age, so a long reload is not reported stale.
+    assert len(seen_sync) >= 10
+    assert "routing table reload in progress" in caplog.text
