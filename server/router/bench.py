@@ -229,8 +229,10 @@ def latency(server_url: str, accounts: int, idle_seconds: float) -> None:
         print(f"during reload: {_percentiles(during)}")
         channel.close()
     finally:
+        stopping = time.perf_counter()
         proc.terminate()
         proc.wait(30)
+        print(f"stopped {time.perf_counter() - stopping:.2f}s after SIGTERM (history flushed, snapshot written)")
 
         async def drop() -> None:
             async with connect(server_url) as admin:

@@ -26,23 +26,32 @@ REST_SECONDS = 0.001
 
 
 class Pacer:
-    """``await pacer.pause()`` between units of work: it yields once a slice is used up."""
+    """``await pacer.pause()`` between units of work: it yields once a slice is used up.
+
+    Once ``hurry`` is set (the router is stopping: no pick is waiting any more) it only
+    yields, without resting.
+    """
 
     def __init__(
         self,
         slice_seconds: float = SLICE_SECONDS,
         rest_seconds: float = REST_SECONDS,
         clock: Callable[[], float] = time.perf_counter,
+        hurry: asyncio.Event | None = None,
     ) -> None:
         self.slice_seconds = slice_seconds
         self.rest_seconds = rest_seconds
         self.clock = clock
+        self.hurry = hurry
         self.rests = 0
         self._deadline = clock() + slice_seconds
 
     async def pause(self) -> None:
         if self.clock() < self._deadline:
             return
-        self.rests += 1
-        await asyncio.sleep(self.rest_seconds)
+        if self.hurry is not None and self.hurry.is_set():
+            await asyncio.sleep(0)
+        else:
+            self.rests += 1
+            await asyncio.sleep(self.rest_seconds)
         self._deadline = self.clock() + self.slice_seconds

@@ -304,7 +304,10 @@ class RouterRuntime:
         version = table.version
         identity = snapshot.database_identity(self.url)
         try:
-            n = await snapshot.save(self.snapshot_path, identity, version, table.raw.copy(), Pacer())
+            # Paced while picks are served; at full speed once stopping (also the one in
+            # progress: the shutdown waits for it).
+            pacer = Pacer(hurry=self._stopping)
+            n = await snapshot.save(self.snapshot_path, identity, version, table.raw.copy(), pacer)
         except OSError as exc:
             log.warning("could not save the routing snapshot path=%s: %s", self.snapshot_path, exc)
             return

@@ -49,3 +49,17 @@ async def test_a_rest_leaves_the_loop_idle_for_its_length() -> None:
     task.cancel()
     assert elapsed >= 0.004
     assert ticks > 1  # the loop ran other work meanwhile
+
+
+async def test_once_hurried_it_no_longer_rests() -> None:
+    """At shutdown nobody waits for picks: the snapshot is written at full speed."""
+    hurry = asyncio.Event()
+    pacer = Pacer(slice_seconds=0.0, rest_seconds=0.05, hurry=hurry)
+    await pacer.pause()
+    assert pacer.rests == 1
+    hurry.set()
+    started = time.perf_counter()
+    for _ in range(20):
+        await pacer.pause()
+    assert time.perf_counter() - started < 0.05
+    assert pacer.rests == 1
