@@ -8,8 +8,9 @@ the several loop turns a unary call needs queues behind a slice, and the process
 leaves its CPU. During a rest the loop is idle, and a call that arrives runs at once.
 
 Measured with ``python -m server.router.bench`` (100k accounts re-published, pick p99
-during the reload against idle): ``sleep(0)`` between 50 µs slices and a pause of 3x
-each page's time after it, 2.8x; 1 ms rests after 50 µs slices, 1.2-1.6x.
+during the reload against idle, runs on one machine the same day): ``sleep(0)`` between
+50 µs slices and a pause of 3x each page's time after it, 2.7-2.8x; a 1 ms rest after
+every 50 µs slice, 1.3-1.9x; after every 20 µs slice (the final setting), 1.3-1.6x.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import asyncio
 import time
 from collections.abc import Callable
 
-#: Longest stretch of background work between two rests (an account entry takes ~17 µs).
-SLICE_SECONDS = 0.00005
+#: Background work between two rests: about one account entry (~17 µs to compile).
+SLICE_SECONDS = 0.00002
 #: The rest after each slice: uvloop's timers count whole milliseconds, so 1 ms is the
-#: shortest real one. Caps background work at about 3,000 entries a second.
+#: shortest real one. Caps a reload at about 1,000 entries a second under steady
+#: picks (more on an idle router).
 REST_SECONDS = 0.001
 
 
