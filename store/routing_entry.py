@@ -25,7 +25,6 @@ FORMAT = 1
 
 ManagementType = Literal["general", "transition", "dedicated"]
 PoolType = Literal["general", "dedicated"]
-MANAGEMENT_TYPES: tuple[ManagementType, ...] = ("general", "transition", "dedicated")
 
 #: The provider whose route applies to a provider an entry does not name.
 FALLBACK_PROVIDER = "other"
@@ -155,7 +154,7 @@ class StoredRoute(msgspec.Struct, frozen=True):
 
 
 class StoredAccount(msgspec.Struct, frozen=True):
-    format: Literal[1]
+    format: Literal[1]  # FORMAT: a stored entry of another format is refused
     kind: Literal["account"]
     account_id: str
     region: str
@@ -166,7 +165,7 @@ class StoredAccount(msgspec.Struct, frozen=True):
 
 
 class StoredRegion(msgspec.Struct, frozen=True):
-    format: Literal[1]
+    format: Literal[1]  # FORMAT
     kind: Literal["region"]
     region: str
     pool_id: str
