@@ -184,7 +184,8 @@ class RouterRuntime:
             "heartbeat": self.heartbeat.run(self._stopping),
             "snapshot": self._save_snapshots(),
         }
-        tasks = [asyncio.create_task(coro, name=f"router-{name}") for name, coro in side.items()]
+        named = {name: asyncio.create_task(coro, name=f"router-{name}") for name, coro in side.items()}
+        tasks = list(named.values())
         stopping = asyncio.create_task(self._stopping.wait())
         try:
             done, _ = await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
@@ -202,7 +203,9 @@ class RouterRuntime:
                 raise RuntimeError(f"router side task {task.get_name()} ended") from exc
         finally:
             self._stopping.set()
-            self.loader.wake.set()  # it sleeps on ``wake`` between polls
+            # A sync in progress (a paced reload can take a minute) is safe to abandon: the
+            # table's version moves only past whole pages, the next start reads the rest.
+            named["loader"].cancel()
             stopping.cancel()
             # Side tasks return on ``_stopping``; give them a moment, then cancel.
             _, pending = await asyncio.wait(tasks, timeout=5)

@@ -248,6 +248,24 @@ async def test_a_routing_update_reaches_the_running_router_by_notify(
     assert after.management_type == types_pb2.MANAGEMENT_TYPE_DEDICATED
 
 
+async def test_a_stop_during_a_long_reload_does_not_wait_for_it(
+    db: asyncpg.Connection, db_url: str, start_router: StartRouter
+) -> None:
+    await seed_region(db)
+    router: Router = await start_router(db_url)
+    # Paced at ~1 ms an entry while the router serves: 5,000 entries take seconds.
+    version = await publish(db, *(account_route(f"acct-{i}") for i in range(5000)))
+    loader = router.runtime.loader
+    assert loader is not None
+    await _until(lambda: loader.busy, timeout=5)
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    await router.stop()
+    assert time.monotonic() - started < 3.0  # side tasks get 5 s before they are cancelled
+    assert router.runtime.table.version < version  # it did stop mid-reload
+    assert not loader.busy
+
+
 async def test_outcomes_add_up_in_daily_outcomes(
     db: asyncpg.Connection, db_url: str, start_router: StartRouter
 ) -> None:
