@@ -20,7 +20,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,30 @@ async def _until(deadline: float) -> None:
     await asyncio.sleep(max(0.0, deadline - time.perf_counter()))
 
 
+async def _closed_loop(
+    call: Callable[[int], Awaitable[int]], counter: Counter, seconds: float, concurrency: int
+) -> float:
+    """``concurrency`` workers each awaiting ``call(i)`` (it returns the picks answered)
+    back to back for ``seconds``; returns the elapsed time."""
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    async def worker(w: int) -> None:
+        i = w
+        while time.perf_counter() < deadline:
+            try:
+                picks = await call(i)  # (not ``counter.picks += await``: that reads before the await)
+            except grpc.aio.AioRpcError as exc:
+                counter.error(exc)
+            else:
+                counter.picks += picks
+            counter.calls += 1
+            i += concurrency
+
+    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    return time.perf_counter() - start
+
+
 async def unary(target: str, key: str, seconds: float, accounts: int, concurrency: int) -> dict[str, Any]:
     reqs = requests(20_000, accounts)
     md = metadata(key)
@@ -73,22 +97,12 @@ async def unary(target: str, key: str, seconds: float, accounts: int, concurrenc
     async with grpc.aio.insecure_channel(target) as channel:
         stub = router_pb2_grpc.RouterStub(channel)  # type: ignore[no-untyped-call]
         await stub.SelectSendingIP(reqs[0], metadata=md)
-        start = time.perf_counter()
-        deadline = start + seconds
 
-        async def worker(w: int) -> None:
-            i = w
-            while time.perf_counter() < deadline:
-                try:
-                    await stub.SelectSendingIP(reqs[i % len(reqs)], metadata=md, timeout=10)
-                    counter.picks += 1
-                except grpc.aio.AioRpcError as exc:
-                    counter.error(exc)
-                counter.calls += 1
-                i += concurrency
+        async def call(i: int) -> int:
+            await stub.SelectSendingIP(reqs[i % len(reqs)], metadata=md, timeout=10)
+            return 1
 
-        await asyncio.gather(*(worker(w) for w in range(concurrency)))
-        elapsed = time.perf_counter() - start
+        elapsed = await _closed_loop(call, counter, seconds, concurrency)
     return _result("unary", counter, elapsed)
 
 
@@ -104,22 +118,12 @@ async def batch(target: str, key: str, seconds: float, accounts: int, size: int,
     async with grpc.aio.insecure_channel(target, options=options) as channel:
         stub = router_pb2_grpc.RouterStub(channel)  # type: ignore[no-untyped-call]
         await stub.SelectSendingIPBatch(batches[0], metadata=md)
-        start = time.perf_counter()
-        deadline = start + seconds
 
-        async def worker(w: int) -> None:
-            i = w
-            while time.perf_counter() < deadline:
-                try:
-                    response = await stub.SelectSendingIPBatch(batches[i % len(batches)], metadata=md, timeout=30)
-                    counter.picks += len(response.responses)
-                except grpc.aio.AioRpcError as exc:
-                    counter.error(exc)
-                counter.calls += 1
-                i += concurrency
+        async def call(i: int) -> int:
+            response = await stub.SelectSendingIPBatch(batches[i % len(batches)], metadata=md, timeout=30)
+            return len(response.responses)
 
-        await asyncio.gather(*(worker(w) for w in range(concurrency)))
-        elapsed = time.perf_counter() - start
+        elapsed = await _closed_loop(call, counter, seconds, concurrency)
     return _result("batch", counter, elapsed)
 
 
