@@ -1,11 +1,16 @@
 """The pick with its bookkeeping: the table lookup, the pure ``pick``, today's limit
-counters and the history buffer. This is the whole hot path behind the servicer.
+counters and the history buffer. This is the whole hot path behind every door.
+
+``choose`` answers with a plain ``Answer`` tuple; each door writes it in its own
+format (``select`` as the gRPC response, the HTTP door as JSON, the MTA doors as an
+IP). One engine per router process: a pick is counted once, whichever door it came in by.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 from sendingip.v1 import router_pb2, types_pb2
 from server.router.history import HistoryBuffer
@@ -13,12 +18,39 @@ from server.router.limits import SECONDS_PER_DAY, DailyLimits
 from server.router.pick import draw, pick
 from server.router.table import RoutingTable
 
+_GENERAL = types_pb2.MANAGEMENT_TYPE_GENERAL
+
 
 class NotLoaded(RuntimeError):
     """No routing table yet (SPEC: the one case for UNAVAILABLE)."""
 
     def __init__(self) -> None:
         super().__init__("the router has not loaded a routing table yet; retry shortly")
+
+
+class Answer(NamedTuple):
+    """One pick, as every door reports it (the fields of SelectSendingIPResponse)."""
+
+    ip: str
+    pool_id: str
+    pool_type: int  # types_pb2.PoolType
+    management_type: int  # types_pb2.ManagementType
+    mailbox_provider: str
+    routing_version: int
+    overflow: bool
+
+
+def response(a: Answer) -> router_pb2.SelectSendingIPResponse:
+    """An ``Answer`` as the gRPC response."""
+    return router_pb2.SelectSendingIPResponse(
+        ip=a.ip,
+        pool_id=a.pool_id,
+        pool_type=a.pool_type,  # type: ignore[arg-type]
+        management_type=a.management_type,  # type: ignore[arg-type]
+        mailbox_provider=a.mailbox_provider,
+        routing_version=a.routing_version,
+        overflow=a.overflow,
+    )
 
 
 class Engine:
@@ -42,21 +74,24 @@ class Engine:
         self.retries = 0
 
     def select(self, request: router_pb2.SelectSendingIPRequest, provider: str) -> router_pb2.SelectSendingIPResponse:
+        """``choose`` for a gRPC request, as the gRPC response (tests and the in-process bench)."""
+        return response(self.choose(request.account_id, request.message_id, request.region, provider, request.retry))
+
+    def choose(self, account_id: str, message_id: str, region: str, provider: str, retry: bool) -> Answer:
         """Answer one validated request; ``NoGeneralPool`` when there is nowhere to send."""
         table = self.table
         if not table.loaded:
             raise NotLoaded
-        account_id = request.account_id
         account = table.accounts.get(account_id)
-        region_name = account.region if account is not None else request.region or self.default_region
-        region = table.regions.get(region_name)
-        u, k = draw(account_id, request.message_id)
+        region_name = account.region if account is not None else region or self.default_region
+        general = table.regions.get(region_name)
+        u, k = draw(account_id, message_id)
         limits = self.limits
         day = int(self.clock() // SECONDS_PER_DAY)
         if day != limits.day:
             limits.roll(day)
-        choice = pick(account, region, region_name, provider, u, k, limits.headroom)
-        if request.retry:
+        choice = pick(account, general, region_name, provider, u, k, limits.headroom)
+        if retry:
             self.retries += 1
         else:
             if choice.limit is not None:
@@ -67,17 +102,11 @@ class Engine:
             self.picks[choice.pool_type] += 1
             if choice.overflow:
                 self.overflows += 1
-        version = region.version if region is not None else 0
-        if account is not None and account.version > version:
+        version = general.version if general is not None else 0
+        if account is None:
+            return Answer(choice.ip, choice.pool_id, choice.pool_type, _GENERAL, provider, version, choice.overflow)
+        if account.version > version:
             version = account.version
-        return router_pb2.SelectSendingIPResponse(
-            ip=choice.ip,
-            pool_id=choice.pool_id,
-            pool_type=choice.pool_type,  # type: ignore[arg-type]
-            management_type=(
-                account.management_type if account is not None else types_pb2.MANAGEMENT_TYPE_GENERAL  # type: ignore[arg-type]
-            ),
-            mailbox_provider=provider,
-            routing_version=version,
-            overflow=choice.overflow,
+        return Answer(
+            choice.ip, choice.pool_id, choice.pool_type, account.management_type, provider, version, choice.overflow
         )

@@ -8,8 +8,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import date
+from typing import Protocol
 
-from sendingip.v1 import router_pb2, types_pb2
+from sendingip.v1 import types_pb2
 from server.router.providers import PROVIDER_NAME, ProviderTable
 
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
@@ -24,6 +25,23 @@ _SPACE = re.compile(r"\s")
 #: Most messages one Outcome may report per field: far above what one IP sends in a
 #: day, small enough that a full batch's sums fit a bigint many times over.
 MAX_OUTCOME_COUNT = 10**12
+
+
+class SelectRequest(Protocol):
+    """A SelectSendingIPRequest, or any door's object with the same fields."""
+
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def recipient_domain(self) -> str: ...
+    @property
+    def mailbox_provider(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def retry(self) -> bool: ...
 
 
 class RequestError(ValueError):
@@ -67,7 +85,7 @@ def mailbox_provider(value: str, providers: ProviderTable, field: str = "mailbox
     raise RequestError(field, f"unknown provider; expected one of {', '.join(sorted(providers.providers))}")
 
 
-def select_provider(request: router_pb2.SelectSendingIPRequest, providers: ProviderTable, prefix: str = "") -> str:
+def select_provider(request: SelectRequest, providers: ProviderTable, prefix: str = "") -> str:
     """Validate a SelectSendingIPRequest; returns its mailbox provider."""
     account_id(request.account_id, prefix + "account_id")
     message_id(request.message_id, prefix + "message_id")

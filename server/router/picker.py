@@ -1,0 +1,100 @@
+"""``Picker``: access check, validation and the engine, for one pick or a batch.
+
+Every door calls this and nothing below it: the gRPC servicer, the HTTP door and the
+MTA doors (``server/adapters``). So a request is refused by the same rules with the same
+message, and answered by the same ``Engine``, whichever way it came in. Failures raise
+``Refusal`` with the status code SPEC §3 gives them; a door only changes the format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+
+from server.authz import Authorizer, Metadata
+from server.refusal import Refusal
+from server.router import validate
+from server.router.engine import Answer, Engine, NotLoaded
+from server.router.pick import NoGeneralPool
+from server.router.providers import ProviderTable
+from server.router.validate import RequestError, SelectRequest
+
+#: What a refused pick raises below the picker, and the status each one answers with.
+PICK_ERRORS = (RequestError, NoGeneralPool, NotLoaded)
+
+
+def refusal(exc: Exception) -> Refusal:
+    """The ``Refusal`` for one of ``PICK_ERRORS``."""
+    if isinstance(exc, RequestError):
+        return Refusal(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    if isinstance(exc, NoGeneralPool):
+        return Refusal(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+    if isinstance(exc, NotLoaded):
+        return Refusal(grpc.StatusCode.UNAVAILABLE, str(exc))
+    raise exc
+
+
+class Picker:
+    def __init__(self, engine: Engine, providers: ProviderTable, authorizer: Authorizer, *, max_batch: int) -> None:
+        self.engine = engine
+        self.providers = providers
+        self.authorizer = authorizer
+        self.max_batch = max_batch
+
+    def select(self, metadata: Metadata | None, request: SelectRequest) -> Answer:
+        denial = self.authorizer.check(metadata, "route", (request.account_id,))
+        if denial is not None:
+            raise Refusal(*denial)
+        try:
+            provider = validate.select_provider(request, self.providers)
+            return self.engine.choose(request.account_id, request.message_id, request.region, provider, request.retry)
+        except PICK_ERRORS as exc:
+            raise refusal(exc) from None
+
+    def select_one_of(self, metadata: Metadata | None, request: SelectRequest, i: int, name: str) -> Answer:
+        """``select`` for item ``i`` of a stream: a bad item's field is named ``stream[3].…``."""
+        denial = self.authorizer.check(metadata, "route", (request.account_id,))
+        if denial is not None:
+            raise Refusal(*denial)
+        try:
+            provider = _provider(request, self.providers, i, name)
+            return self.engine.choose(request.account_id, request.message_id, request.region, provider, request.retry)
+        except PICK_ERRORS as exc:
+            raise refusal(exc) from None
+
+    def select_batch(self, metadata: Metadata | None, requests: Sequence[SelectRequest]) -> list[Answer]:
+        """All or nothing: the whole batch is checked and validated before anything is counted."""
+        denial = self.authorizer.check(metadata, "route", list({r.account_id for r in requests}))
+        if denial is not None:
+            raise Refusal(*denial)
+        try:
+            validate.batch_size(len(requests), self.max_batch, "requests")
+            providers = _providers(requests, self.providers)
+            choose = self.engine.choose
+            return [
+                choose(r.account_id, r.message_id, r.region, p, r.retry)
+                for r, p in zip(requests, providers, strict=True)
+            ]
+        except PICK_ERRORS as exc:
+            raise refusal(exc) from None
+
+
+def _provider(request: SelectRequest, providers: ProviderTable, i: int, name: str) -> str:
+    """``validate.select_provider`` for item ``i`` of a batch or stream. The field prefix
+    (``requests[3].``) is formatted only for a bad item: per item it cost more than the check."""
+    try:
+        return validate.select_provider(request, providers)
+    except RequestError:
+        validate.select_provider(request, providers, f"{name}[{i}].")
+        raise
+
+
+def _providers(requests: Sequence[SelectRequest], providers: ProviderTable) -> list[str]:
+    select_provider = validate.select_provider
+    try:
+        return [select_provider(r, providers) for r in requests]
+    except RequestError:
+        for i, r in enumerate(requests):
+            _provider(r, providers, i, "requests")
+        raise
