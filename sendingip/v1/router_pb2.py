@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from sendingip.v1 import types_pb2 as sendingip_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19sendingip/v1/router.proto\x12\x0csendingip.v1\x1a\x18sendingip/v1/types.proto\"\x93\x01\n\x16SelectSendingIPRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x18\n\x10recipient_domain\x18\x03 \x01(\t\x12\x18\n\x10mailbox_provider\x18\x04 \x01(\t\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\r\n\x05retry\x18\x06 \x01(\x08\"\xdd\x01\n\x17SelectSendingIPResponse\x12\n\n\x02ip\x18\x01 \x01(\t\x12\x0f\n\x07pool_id\x18\x02 \x01(\t\x12)\n\tpool_type\x18\x03 \x01(\x0e\x32\x16.sendingip.v1.PoolType\x12\x35\n\x0fmanagement_type\x18\x04 \x01(\x0e\x32\x1c.sendingip.v1.ManagementType\x12\x18\n\x10mailbox_provider\x18\x05 \x01(\t\x12\x17\n\x0frouting_version\x18\x06 \x01(\x03\x12\x10\n\x08overflow\x18\x07 \x01(\x08\"U\n\x1bSelectSendingIPBatchRequest\x12\x36\n\x08requests\x18\x01 \x03(\x0b\x32$.sendingip.v1.SelectSendingIPRequest\"X\n\x1cSelectSendingIPBatchResponse\x12\x38\n\tresponses\x18\x01 \x03(\x0b\x32%.sendingip.v1.SelectSendingIPResponse\"@\n\x15ReportOutcomesRequest\x12\'\n\x08outcomes\x18\x01 \x03(\x0b\x32\x15.sendingip.v1.Outcome\"*\n\x16ReportOutcomesResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x32\x9e\x03\n\x06Router\x12^\n\x0fSelectSendingIP\x12$.sendingip.v1.SelectSendingIPRequest\x1a%.sendingip.v1.SelectSendingIPResponse\x12m\n\x14SelectSendingIPBatch\x12).sendingip.v1.SelectSendingIPBatchRequest\x1a*.sendingip.v1.SelectSendingIPBatchResponse\x12h\n\x15SelectSendingIPStream\x12$.sendingip.v1.SelectSendingIPRequest\x1a%.sendingip.v1.SelectSendingIPResponse(\x01\x30\x01\x12[\n\x0eReportOutcomes\x12#.sendingip.v1.ReportOutcomesRequest\x1a$.sendingip.v1.ReportOutcomesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19sendingip/v1/router.proto\x12\x0csendingip.v1\x1a\x18sendingip/v1/types.proto\"\x93\x01\n\x16SelectSendingIPRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x18\n\x10recipient_domain\x18\x03 \x01(\t\x12\x18\n\x10mailbox_provider\x18\x04 \x01(\t\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\r\n\x05retry\x18\x06 \x01(\x08\"\xdd\x01\n\x17SelectSendingIPResponse\x12\n\n\x02ip\x18\x01 \x01(\t\x12\x0f\n\x07pool_id\x18\x02 \x01(\t\x12)\n\tpool_type\x18\x03 \x01(\x0e\x32\x16.sendingip.v1.PoolType\x12\x35\n\x0fmanagement_type\x18\x04 \x01(\x0e\x32\x1c.sendingip.v1.ManagementType\x12\x18\n\x10mailbox_provider\x18\x05 \x01(\t\x12\x17\n\x0frouting_version\x18\x06 \x01(\x03\x12\x10\n\x08overflow\x18\x07 \x01(\x08\"U\n\x1bSelectSendingIPBatchRequest\x12\x36\n\x08requests\x18\x01 \x03(\x0b\x32$.sendingip.v1.SelectSendingIPRequest\"X\n\x1cSelectSendingIPBatchResponse\x12\x38\n\tresponses\x18\x01 \x03(\x0b\x32%.sendingip.v1.SelectSendingIPResponse\"S\n\x15ReportOutcomesRequest\x12\'\n\x08outcomes\x18\x01 \x03(\x0b\x32\x15.sendingip.v1.Outcome\x12\x11\n\treport_id\x18\x02 \x01(\t\"*\n\x16ReportOutcomesResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x32\x9e\x03\n\x06Router\x12^\n\x0fSelectSendingIP\x12$.sendingip.v1.SelectSendingIPRequest\x1a%.sendingip.v1.SelectSendingIPResponse\x12m\n\x14SelectSendingIPBatch\x12).sendingip.v1.SelectSendingIPBatchRequest\x1a*.sendingip.v1.SelectSendingIPBatchResponse\x12h\n\x15SelectSendingIPStream\x12$.sendingip.v1.SelectSendingIPRequest\x1a%.sendingip.v1.SelectSendingIPResponse(\x01\x30\x01\x12[\n\x0eReportOutcomes\x12#.sendingip.v1.ReportOutcomesRequest\x1a$.sendingip.v1.ReportOutcomesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,9 +41,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SELECTSENDINGIPBATCHRESPONSE']._serialized_start=530
   _globals['_SELECTSENDINGIPBATCHRESPONSE']._serialized_end=618
   _globals['_REPORTOUTCOMESREQUEST']._serialized_start=620
-  _globals['_REPORTOUTCOMESREQUEST']._serialized_end=684
-  _globals['_REPORTOUTCOMESRESPONSE']._serialized_start=686
-  _globals['_REPORTOUTCOMESRESPONSE']._serialized_end=728
-  _globals['_ROUTER']._serialized_start=731
-  _globals['_ROUTER']._serialized_end=1145
+  _globals['_REPORTOUTCOMESREQUEST']._serialized_end=703
+  _globals['_REPORTOUTCOMESRESPONSE']._serialized_start=705
+  _globals['_REPORTOUTCOMESRESPONSE']._serialized_end=747
+  _globals['_ROUTER']._serialized_start=750
+  _globals['_ROUTER']._serialized_end=1164
 # @@protoc_insertion_point(module_scope)

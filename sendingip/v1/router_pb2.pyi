@@ -54,10 +54,12 @@ class SelectSendingIPBatchResponse(_message.Message):
     def __init__(self, responses: _Optional[_Iterable[_Union[SelectSendingIPResponse, _Mapping]]] = ...) -> None: ...
 
 class ReportOutcomesRequest(_message.Message):
-    __slots__ = ("outcomes",)
+    __slots__ = ("outcomes", "report_id")
     OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    REPORT_ID_FIELD_NUMBER: _ClassVar[int]
     outcomes: _containers.RepeatedCompositeFieldContainer[_types_pb2.Outcome]
-    def __init__(self, outcomes: _Optional[_Iterable[_Union[_types_pb2.Outcome, _Mapping]]] = ...) -> None: ...
+    report_id: str
+    def __init__(self, outcomes: _Optional[_Iterable[_Union[_types_pb2.Outcome, _Mapping]]] = ..., report_id: _Optional[str] = ...) -> None: ...
 
 class ReportOutcomesResponse(_message.Message):
     __slots__ = ("accepted",)

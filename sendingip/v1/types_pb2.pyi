@@ -116,7 +116,7 @@ class DailyVolume(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., day: _Optional[str] = ..., mailbox_provider: _Optional[str] = ..., ip: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class Outcome(_message.Message):
-    __slots__ = ("account_id", "ip", "mailbox_provider", "day", "delivered", "deferred", "bounced", "complained")
+    __slots__ = ("account_id", "ip", "mailbox_provider", "day", "delivered", "deferred", "bounced", "complained", "throttled")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     IP_FIELD_NUMBER: _ClassVar[int]
     MAILBOX_PROVIDER_FIELD_NUMBER: _ClassVar[int]
@@ -125,6 +125,7 @@ class Outcome(_message.Message):
     DEFERRED_FIELD_NUMBER: _ClassVar[int]
     BOUNCED_FIELD_NUMBER: _ClassVar[int]
     COMPLAINED_FIELD_NUMBER: _ClassVar[int]
+    THROTTLED_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     ip: str
     mailbox_provider: str
@@ -133,7 +134,8 @@ class Outcome(_message.Message):
     deferred: int
     bounced: int
     complained: int
-    def __init__(self, account_id: _Optional[str] = ..., ip: _Optional[str] = ..., mailbox_provider: _Optional[str] = ..., day: _Optional[str] = ..., delivered: _Optional[int] = ..., deferred: _Optional[int] = ..., bounced: _Optional[int] = ..., complained: _Optional[int] = ...) -> None: ...
+    throttled: int
+    def __init__(self, account_id: _Optional[str] = ..., ip: _Optional[str] = ..., mailbox_provider: _Optional[str] = ..., day: _Optional[str] = ..., delivered: _Optional[int] = ..., deferred: _Optional[int] = ..., bounced: _Optional[int] = ..., complained: _Optional[int] = ..., throttled: _Optional[int] = ...) -> None: ...
 
 class Policy(_message.Message):
     __slots__ = ("history_window_days", "dedicated_threshold_30d", "general_threshold_30d", "min_active_days", "ip_daily_capacity", "max_ips_per_account", "warmup_schedule", "scale_in_days", "quarantine_days", "hold_bounce_percent", "hold_complaint_percent", "hold_deferral_percent", "step_back_bounce_percent", "step_back_complaint_percent", "updated_by", "updated_at", "drain_days", "expected_volume_days", "mailbox_providers")

@@ -43,6 +43,7 @@ from server.router.pacing import Pacer
 from server.router.providers import ProviderTable
 from server.router.servicer import OutcomeKey, OutcomesUnavailable, RouterServicer
 from server.router.table import RoutingTable
+from server.router.validate import OUTCOME_COUNTS
 from store import queries
 
 log = logging.getLogger(__name__)
@@ -339,19 +340,24 @@ class RouterRuntime:
         if self.metrics is not None:
             self.metrics.close()
 
-    async def _write_outcomes(self, totals: dict[OutcomeKey, list[int]]) -> None:
+    async def _write_outcomes(self, totals: dict[OutcomeKey, list[int]], report_id: str) -> None:
+        """Adds the outcomes in one transaction; a report id already applied adds nothing."""
         if self.pool is None:
             raise OutcomesUnavailable("the router is starting; retry shortly")
         keys = sorted(totals)
+        q = queries.load()
         try:
-            async with asyncio.timeout(10), self.pool.acquire() as conn:
+            async with asyncio.timeout(10), self.pool.acquire() as conn, conn.transaction():
+                if report_id and await conn.fetchval(q["router_claim_outcome_report"], report_id) is None:
+                    log.info("outcome report already applied report_id=%s; not added again", report_id)
+                    return
                 await conn.execute(
-                    queries.load()["router_report_outcomes"],
+                    q["router_report_outcomes"],
                     [k[0] for k in keys],
                     [k[1] for k in keys],
                     [k[2] for k in keys],
                     [k[3] for k in keys],
-                    *([totals[k][i] for k in keys] for i in range(4)),
+                    *([totals[k][i] for k in keys] for i in range(len(OUTCOME_COUNTS))),
                 )
         except RETRYABLE as exc:
             log.warning("outcomes not written rows=%d: %s", len(keys), exc)

@@ -22,13 +22,14 @@ from server.router import validate
 from server.router.engine import Engine, response
 from server.router.picker import Picker
 from server.router.providers import ProviderTable
-from server.router.validate import RequestError
+from server.router.validate import OUTCOME_COUNTS, RequestError
 
 log = logging.getLogger(__name__)
 
 OutcomeKey = tuple[date, str, str, str]
-#: Writes aggregated outcomes (delivered, deferred, bounced, complained) per key.
-OutcomeWriter = Callable[[dict[OutcomeKey, list[int]]], Awaitable[None]]
+#: Writes aggregated outcomes (``validate.OUTCOME_COUNTS``) per key, once per report id
+#: (an empty id: always).
+OutcomeWriter = Callable[[dict[OutcomeKey, list[int]], str], Awaitable[None]]
 Context = grpc.aio.ServicerContext[object, object]
 
 
@@ -104,16 +105,15 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         await self._authorize(context, list({o.account_id for o in outcomes}))
         try:
             validate.batch_size(len(outcomes), self.max_batch, "outcomes")
+            report_id = validate.report_id(request.report_id)
             totals: dict[OutcomeKey, list[int]] = {}
             for i, o in enumerate(outcomes):
                 key = validate.outcome(o, self.providers, f"outcomes[{i}].")
-                sums = totals.setdefault(key, [0, 0, 0, 0])
-                sums[0] += o.delivered
-                sums[1] += o.deferred
-                sums[2] += o.bounced
-                sums[3] += o.complained
+                sums = totals.setdefault(key, [0] * len(OUTCOME_COUNTS))
+                for j, name in enumerate(OUTCOME_COUNTS):
+                    sums[j] += getattr(o, name)
             if totals:
-                await self.write_outcomes(totals)
+                await self.write_outcomes(totals, report_id)
         except RequestError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except OutcomesUnavailable as exc:

@@ -22,9 +22,12 @@ _SURELY_SHORT = _MAX_MESSAGE_ID_BYTES // 4
 _MAX_DOMAIN = 253
 #: Whitespace as str.isspace() sees it (re's \s uses the same table), 4x faster than any(isspace).
 _SPACE = re.compile(r"\s")
-#: Most messages one Outcome may report per field: far above what one IP sends in a
-#: day, small enough that a full batch's sums fit a bigint many times over.
-MAX_OUTCOME_COUNT = 10**12
+#: Most messages one Outcome may report per field (SPEC §3 "Bounds"): far above what one
+#: IP sends in a day, small enough that a full batch's sums fit a bigint many times over.
+MAX_OUTCOME_COUNT = 10**9
+#: The counts of an Outcome, in the order the router stores them.
+OUTCOME_COUNTS = ("delivered", "deferred", "bounced", "complained", "throttled")
+_REPORT_ID = re.compile(r"[\x21-\x7e]{1,128}")
 
 
 class SelectRequest(Protocol):
@@ -118,6 +121,13 @@ def day(value: str, field: str = "day") -> date:
     raise RequestError(field, f"{value!r} is not a date YYYY-MM-DD")
 
 
+def report_id(value: str, field: str = "report_id") -> str:
+    """Optional; when given, 1-128 printable ASCII characters without spaces."""
+    if value and _REPORT_ID.fullmatch(value) is None:
+        raise RequestError(field, "must be 1-128 printable ASCII characters without spaces")
+    return value
+
+
 def batch_size(n: int, maximum: int, field: str) -> None:
     if n > maximum:
         raise RequestError(field, f"{n} items; at most {maximum} per call")
@@ -131,7 +141,7 @@ def outcome(o: types_pb2.Outcome, providers: ProviderTable, prefix: str) -> tupl
         ip(o.ip, prefix + "ip") if o.ip else "",
         mailbox_provider(o.mailbox_provider, providers, prefix + "mailbox_provider"),
     )
-    for name in ("delivered", "deferred", "bounced", "complained"):
+    for name in OUTCOME_COUNTS:
         n = getattr(o, name)
         if n < 0:
             raise RequestError(prefix + name, "must not be negative")

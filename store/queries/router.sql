@@ -42,14 +42,24 @@ SELECT count(*)::int FROM flush
 DELETE FROM history_flushes WHERE flushed_at < now() - make_interval(days => $1)
 
 -- name: router_report_outcomes
-INSERT INTO daily_outcomes AS o (day, account_id, ip, mailbox_provider, delivered, deferred, bounced, complained)
+INSERT INTO daily_outcomes AS o (day, account_id, ip, mailbox_provider, delivered, deferred, bounced, complained, throttled)
 SELECT *
-FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
+FROM unnest(
+    $1::date[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[]
+)
 ON CONFLICT (day, account_id, ip, mailbox_provider) DO UPDATE
 SET delivered = o.delivered + EXCLUDED.delivered,
     deferred = o.deferred + EXCLUDED.deferred,
     bounced = o.bounced + EXCLUDED.bounced,
-    complained = o.complained + EXCLUDED.complained
+    complained = o.complained + EXCLUDED.complained,
+    throttled = o.throttled + EXCLUDED.throttled
+
+-- name: router_claim_outcome_report
+-- Returns a row when this report_id is new (then the outcomes are added in the same transaction).
+INSERT INTO outcome_reports (report_id) VALUES ($1) ON CONFLICT (report_id) DO NOTHING RETURNING report_id
+
+-- name: router_prune_outcome_reports
+DELETE FROM outcome_reports WHERE applied_at < now() - make_interval(days => $1)
 
 -- name: router_heartbeat
 -- Says this router is alive; returns how many routers are (itself included).

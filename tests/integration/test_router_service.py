@@ -280,6 +280,43 @@ async def test_outcomes_add_up_in_daily_outcomes(
     assert tuple(row) == (20, 0, 4, 0)
 
 
+async def test_a_report_id_already_applied_is_answered_ok_and_not_added_again(
+    db: asyncpg.Connection, db_url: str, start_router: StartRouter
+) -> None:
+    await seed_region(db)
+    router: Router = await start_router(db_url)
+    outcome = types_pb2.Outcome(
+        account_id="acme", ip="192.0.2.1", mailbox_provider="google", day="2025-03-01", deferred=2, throttled=3
+    )
+    first = router_pb2.ReportOutcomesRequest(outcomes=[outcome], report_id="postfix:maillog:0-4096")
+    assert (await router.stub.ReportOutcomes(first)).accepted == 1
+    # The sender lost the answer and retries: OK, and nothing is added twice.
+    assert (await router.stub.ReportOutcomes(first)).accepted == 1
+    # Another id (or none) adds again.
+    await router.stub.ReportOutcomes(router_pb2.ReportOutcomesRequest(outcomes=[outcome], report_id="other"))
+    await router.stub.ReportOutcomes(router_pb2.ReportOutcomesRequest(outcomes=[outcome]))
+    row = await db.fetchrow("SELECT deferred, throttled FROM daily_outcomes")
+    assert tuple(row) == (6, 9)
+    assert await db.fetchval("SELECT count(*) FROM outcome_reports") == 2
+
+
+async def test_a_report_that_fails_validation_claims_no_report_id(
+    db: asyncpg.Connection, db_url: str, start_router: StartRouter
+) -> None:
+    await seed_region(db)
+    router: Router = await start_router(db_url)
+    bad = types_pb2.Outcome(account_id="acme", mailbox_provider="google", day="2025-02-30", delivered=1)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await router.stub.ReportOutcomes(router_pb2.ReportOutcomesRequest(outcomes=[bad], report_id="r1"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "outcomes[0].day" in (err.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await router.stub.ReportOutcomes(router_pb2.ReportOutcomesRequest(outcomes=[bad], report_id="has space"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "report_id" in (err.value.details() or "")
+    good = types_pb2.Outcome(account_id="acme", mailbox_provider="google", day="2025-02-28", delivered=1)
+    await router.stub.ReportOutcomes(router_pb2.ReportOutcomesRequest(outcomes=[good], report_id="r1"))
+    assert await db.fetchval("SELECT delivered FROM daily_outcomes") == 1
+
+
 async def test_unavailable_until_a_table_is_loaded_then_served_from_the_snapshot_when_postgres_is_down(
     db: asyncpg.Connection, db_url: str, databases: object, start_router: StartRouter
 ) -> None:
