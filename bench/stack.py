@@ -76,6 +76,7 @@ def sendingip_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, 
         SENDINGIP_DATABASE_URL=database_url,
         SENDINGIP_DATA_DIR=str(data_dir),
         SENDINGIP_METRICS_LISTEN="127.0.0.1:0",
+        SENDINGIP_HTTP_LISTEN="127.0.0.1:0",
         SENDINGIP_AUTO_MIGRATE="0",
     )
     env.update(extra)
@@ -133,6 +134,18 @@ class ServerProcess(LoggedProcess):
 
     def metric(self, name: str) -> float:
         return self.metrics().get(name, -1.0)
+
+    def door_port(self, name: str, timeout: float = 10.0) -> int:
+        """The port of a door (``http``, ``postfix``, ``line``) from its ``NAME listen=HOST:PORT`` log line."""
+        pattern = re.compile(rf"(?:^|[\s:]){re.escape(name)} listen=\S+:(\d+)")
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in list(self.lines):
+                if m := pattern.search(line):
+                    return int(m[1])
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"no '{name} listen=' line in the router's log:\n" + "\n".join(self.lines[-40:]))
+            time.sleep(0.05)
 
     def picks(self) -> float:
         """Counted picks (general + dedicated)."""

@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "cli.policy",
     "cli.warmup",
     "cli.route",
+    "cli.postfix",
+    "cli.outcomes",
     "cli.bench",
     "workers.simulate.command",
 )

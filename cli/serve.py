@@ -6,12 +6,15 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import sys
 from typing import Any
 
 import asyncpg
 
 from cli.runtime import database, run_async, until_signalled
 from server import app
+from server.adapters.listener import ListenError
+from server.adapters.runtime import Doors
 from server.config import ServerConfig
 from server.management.runtime import ManagementRuntime
 from server.router.runtime import RouterRuntime, assert_upb
@@ -35,7 +38,12 @@ def command(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, listen=args.listen)
     with database(config.database) as db:
         config = dataclasses.replace(config, database=dataclasses.replace(config.database, url=db.url))
-        run_async(until_signalled(lambda stop: _serve(config, stop, workers=not args.no_workers)))
+        try:
+            run_async(until_signalled(lambda stop: _serve(config, stop, workers=not args.no_workers)))
+        except ListenError as exc:
+            log.error("%s", exc)
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 
@@ -53,6 +61,12 @@ async def _serve(config: ServerConfig, stop: asyncio.Event, *, workers: bool = T
         credentials=management.credentials,
     )
     await server.start(config.listen)
+    try:
+        doors = await Doors.start(config.adapters, runtime, management.servicer)
+    except BaseException:
+        await server.stop(0)
+        await management.stop()
+        raise
     router = asyncio.create_task(runtime.run(), name="router")
     stopped = asyncio.create_task(stop.wait(), name="stop-signal")
     ready = asyncio.create_task(runtime.ready.wait(), name="router-ready")
@@ -70,6 +84,7 @@ async def _serve(config: ServerConfig, stop: asyncio.Event, *, workers: bool = T
             await worker.stop()  # ends after the account it is on; the rest waits for the next run
         # No new picks first, then the final history flush.
         runtime.servicer.draining = True
+        await doors.stop()
         await server.stop(config.shutdown_grace)
         await runtime.stop()
         await management.stop()

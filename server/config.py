@@ -7,6 +7,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from server.adapters.config import AdapterConfig
 from server.auth.config import AuthConfig
 from store.config import DatabaseConfig, env_int, env_seconds
 
@@ -75,6 +76,8 @@ class ServerConfig:
     router: RouterConfig = field(default_factory=RouterConfig)
     #: API keys and TLS (``server/auth``).
     auth: AuthConfig = field(default_factory=AuthConfig)
+    #: The HTTP/JSON, Postfix policy and line-protocol doors (``server/adapters``).
+    adapters: AdapterConfig = field(default_factory=lambda: AdapterConfig(http_listen=""))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServerConfig:
@@ -86,6 +89,7 @@ class ServerConfig:
             database=DatabaseConfig.from_env(env),
             router=RouterConfig.from_env(env),
             auth=AuthConfig.from_env(env),
+            adapters=AdapterConfig.from_env(env),
         )
 
 

@@ -28,6 +28,8 @@ PG_CTL = str(Path(str(importlib.util.find_spec("pgserver").origin)).parent / "pg
 def sendingip_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDINGIP_")}
     env["SENDINGIP_DATABASE_URL"] = database_url
+    # Tests take free ports: the HTTP door's default, 8080, would be shared by every server.
+    env["SENDINGIP_HTTP_LISTEN"] = "127.0.0.1:0"
     env.update(extra)
     return env
 

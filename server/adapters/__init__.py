@@ -1,0 +1,1 @@
+"""The doors besides gRPC (SPEC §5): HTTP/JSON, Postfix policy delegation, the line protocol."""

@@ -1,0 +1,176 @@
+"""One TCP listener of a door, with the bounds every door shares.
+
+A door is an ``asyncio.Protocol`` subclass of ``Connection``; ``Listener`` counts the open
+connections and closes one more than ``max_connections`` at once, refuses clients outside
+the allow-list, and sweeps once a second for connections that sat idle too long or whose
+request has been arriving for too long (a slow sender). The sweep costs the hot path one
+``monotonic()`` per request instead of a timer per request.
+
+The socket is bound without SO_REUSEPORT: a second server on a port this one holds fails
+to start (SPEC §4: no silent port sharing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import logging
+import time
+from collections.abc import Callable
+from typing import cast
+
+from server.adapters.config import AdapterConfig, Network, is_loopback, split_listen
+
+log = logging.getLogger(__name__)
+
+SWEEP_EVERY = 1.0
+
+
+class ListenError(OSError):
+    """A door cannot listen where it was told to; the message says why and what to do."""
+
+
+class Connection(asyncio.Protocol):
+    """Base of every door's connection. Subclasses call ``begin()`` when the first byte of a
+    request arrives and ``end()`` when it is answered, and ``super()`` in the callbacks."""
+
+    listener: Listener
+    transport: asyncio.Transport | None = None
+    peer: str = ""
+    #: When the current request began arriving (0 while none is), and the last activity.
+    began = 0.0
+    last = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's TCPTransport is no asyncio.Transport subclass (isinstance is False), though it
+        # has the whole interface: a cast, not an assert, or every connection fails under uvloop.
+        self.transport = cast(asyncio.Transport, transport)
+        peername = transport.get_extra_info("peername")
+        self.peer = str(peername[0]) if peername else ""
+        self.last = time.monotonic()
+        self.listener.admit(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.listener.forget(self)
+        self.transport = None
+
+    def begin(self) -> None:
+        if not self.began:
+            self.began = time.monotonic()
+
+    def end(self) -> None:
+        self.began = 0.0
+        self.last = time.monotonic()
+
+    def timed_out(self, reason: str) -> None:
+        """Called by the sweep; doors may override to answer before closing."""
+        log.info("%s door: closing a connection peer=%s: %s", self.listener.name, self.peer, reason)
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Listener:
+    def __init__(
+        self, name: str, listen: str, factory: Callable[[], Connection], config: AdapterConfig, *, trusted: bool
+    ) -> None:
+        """``trusted``: the door checks its callers' keys itself (HTTP), so any address may
+        connect; otherwise only loopback clients and ``config.allow``."""
+        self.name = name
+        self.listen = listen
+        self.host, self.port = split_listen(listen)
+        self.factory = factory
+        self.config = config
+        self.allow: tuple[Network, ...] | None = None if trusted else config.allow
+        self.connections: set[Connection] = set()
+        self.refused = 0
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        if self.allow == () and not is_loopback(self.host):
+            raise ListenError(
+                f"the {name} door speaks no TLS and checks no key per client: to listen on {listen}, "
+                "say which clients may connect with SENDINGIP_ADAPTER_ALLOW (e.g. 10.1.0.0/16), or bind 127.0.0.1"
+            )
+
+    def _connection(self) -> Connection:
+        conn = self.factory()
+        conn.listener = self
+        return conn
+
+    async def start(self) -> int:
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                self._connection, self.host, self.port, reuse_address=True, reuse_port=False, backlog=1024
+            )
+        except OSError as exc:
+            hint = "another process holds it (another sendingip serve?)" if exc.errno == errno.EADDRINUSE else ""
+            raise ListenError(
+                f"the {self.name} door cannot listen on {self.listen}: {exc.strerror} {hint}".strip()
+            ) from None
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._sweeper = asyncio.create_task(self._sweep(), name=f"{self.name}-sweep")
+        log.info("%s listen=%s:%d", self.name, self.host, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        """Stops accepting and closes every connection (a request in flight is answered first:
+        answers are written synchronously)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.close()
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    def admit(self, conn: Connection) -> None:
+        if len(self.connections) >= self.config.max_connections:
+            self._refuse(conn, f"{len(self.connections)} connections open, the most allowed")
+        elif self.allow is not None and not self._allowed(conn.peer):
+            self._refuse(conn, "not in SENDINGIP_ADAPTER_ALLOW")
+        else:
+            self.connections.add(conn)
+
+    def forget(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+
+    def _allowed(self, peer: str) -> bool:
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        if address.is_loopback:
+            return True
+        return any(address in network for network in self.allow or ())
+
+    def _refuse(self, conn: Connection, why: str) -> None:
+        self.refused += 1
+        # One line per refusal would let a flood fill the log: the first, then every 1000th.
+        if self.refused == 1 or self.refused % 1000 == 0:
+            log.warning(
+                "%s door: refused a connection peer=%s: %s (refused so far: %d)",
+                self.name,
+                conn.peer,
+                why,
+                self.refused,
+            )
+        if conn.transport is not None:
+            conn.transport.abort()
+
+    async def _sweep(self) -> None:
+        idle, slow = self.config.idle_timeout, self.config.request_timeout
+        while True:
+            await asyncio.sleep(SWEEP_EVERY)
+            now = time.monotonic()
+            for conn in list(self.connections):
+                if conn.began and now - conn.began > slow:
+                    conn.timed_out(f"a request took more than {slow:g}s to arrive")
+                elif not conn.began and now - conn.last > idle:
+                    conn.timed_out(f"idle for more than {idle:g}s")
