@@ -57,7 +57,7 @@ class Report:
             f"Machine: {m.get('cpu', '?')}, {m.get('cpus', '?')} CPUs, load average at start {m.get('load', '?')}; "
             f"{m.get('os', '?')}; Python {m.get('python', '?')}, grpcio {m.get('grpcio', '?')}, "
             f"protobuf {m.get('protobuf', '?')} ({m.get('protobuf_backend', '?')}), {m.get('postgres', '?')}, "
-            f"{m.get('h2load', '?')}.",
+            f"{m.get('h2load', '?')}, {m.get('wrk', 'wrk ?')}.",
             "",
             f"Command: `{self.command}` ({self.seconds:.0f} s in all).",
             "",
@@ -96,7 +96,7 @@ def _version(package: str) -> str:
         return "?"
 
 
-def machine(h2load: str | None = None, postgres: str = "?") -> dict[str, str]:
+def machine(h2load: str | None = None, postgres: str = "?", wrk: str | None = None) -> dict[str, str]:
     cpu = "?"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -109,6 +109,10 @@ def machine(h2load: str | None = None, postgres: str = "?") -> dict[str, str]:
     if h2load:
         done = subprocess.run([h2load, "--version"], capture_output=True, text=True)
         h2 = done.stdout.strip() or h2
+    wrk_version = "wrk ?"
+    if wrk:
+        done = subprocess.run([wrk, "-v"], capture_output=True, text=True)
+        wrk_version = " ".join((done.stdout + done.stderr).split()[:2]) or wrk_version
     from google.protobuf.internal import api_implementation
 
     return {
@@ -122,4 +126,5 @@ def machine(h2load: str | None = None, postgres: str = "?") -> dict[str, str]:
         "protobuf_backend": api_implementation.Type(),
         "postgres": postgres,
         "h2load": h2,
+        "wrk": wrk_version,
     }

@@ -6,6 +6,8 @@ its own), seeds a routing table, creates a route key, starts the real router
 
 a. unary SelectSendingIP vs grpc.health.v1.Health/Check vs the naive baseline, h2load;
 b. latency at a fixed open-loop rate of about half the measured maximum, h2load --rps;
+b'. picks/s per core through the HTTP/JSON, line and Postfix policy doors of the same router
+   against gRPC unary, and their latency at half of each one's maximum (bench/doorbench.py);
 c. SelectSendingIPBatch and SelectSendingIPStream picks/s vs unary, Python grpc.aio client;
 d. pick latency during a full routing-table reload vs idle;
 e. NOTIFY propagation from a publish commit to two routers;
@@ -36,7 +38,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench import clients, h2load, rebalance_scale, seed, stack
+from bench import clients, doors, h2load, rebalance_scale, seed, stack, wrk
 from bench.report import Figure, Report, machine
 from bench.stats import median, percentiles
 from sendingip.v1 import router_pb2, router_pb2_grpc
@@ -98,6 +100,7 @@ class Bench:
         self.report = report
         self.server_cpu, self.client_cpu = _cpus()
         self.h2load = ""
+        self.wrk = ""
         self.tmp = Path(tempfile.mkdtemp(prefix="sipbench-"))
         self.url = ""
         self.key = ""
@@ -165,7 +168,14 @@ class Bench:
         no_workers = stack.serve_accepts_no_workers()
         if not no_workers:
             self.error("`sendingip serve` has no --no-workers yet: the router runs its workers in-process")
-        router = stack.start_router(self.env, cpus=self.server_cpu, no_workers=no_workers)
+        # The MTA doors act with the route key (SENDINGIP_HTTP_LISTEN is in self.env already).
+        door_env = {
+            **self.env,
+            "SENDINGIP_LINE_LISTEN": "127.0.0.1:0",
+            "SENDINGIP_POSTFIX_LISTEN": "127.0.0.1:0",
+            "SENDINGIP_ADAPTER_KEY": self.key,
+        }
+        router = stack.start_router(door_env, cpus=self.server_cpu, no_workers=no_workers)
         naive = stack.ServerProcess(
             stack.pinned([sys.executable, "-m", "bench.naive", "--database-url", url], self.server_cpu),
             _child_env(self.env),
@@ -175,6 +185,7 @@ class Bench:
             naive.wait_ready()
             _log(f"router {router.target}, naive baseline {naive.target}")
             self.unary(router, naive)
+            self.doors(router)
             self.shapes(router)
             self.reload(router)
             self.notify(router, no_workers)
@@ -315,6 +326,14 @@ class Bench:
                 f"h2load --rps, {clients_n} connections, {seconds:g} s each, per-request log; medians of {o.repeats}",
             )
         )
+
+    def doors(self, router: stack.ServerProcess) -> None:
+        from bench.doorbench import DoorBench  # it builds on this module
+
+        try:
+            DoorBench(self, router).run()
+        except (doors.ClientMissing, RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
+            self.error(f"door figures not measured: {exc}")
 
     def shapes(self, router: stack.ServerProcess) -> None:
         o = self.o
@@ -505,10 +524,11 @@ def run(options: Options) -> Report:
     h2 = h2load.ensure_h2load()
     bench = Bench(options, report)
     bench.h2load = h2
+    bench.wrk = wrk.ensure_wrk()
     server_cpu, client_cpu = bench.server_cpu, bench.client_cpu
     with stack.postgres_server() as server_url:
         pg = asyncio.run(_postgres_version(server_url))
-        report.machine = machine(h2, pg)
+        report.machine = machine(h2, pg, bench.wrk)
         report.setup = [
             f"PostgreSQL: {'SENDINGIP_DATABASE_URL' if os.environ.get('SENDINGIP_DATABASE_URL') else 'embedded'}, "
             "a database of the bench's own, unpinned",
@@ -519,6 +539,8 @@ def run(options: Options) -> Report:
                 if server_cpu is not None
                 else "CPU pinning: off (one CPU)"
             ),
+            "One router process serves gRPC, HTTP/JSON, the line protocol and Postfix policy for the door "
+            f"figures; requests for account {seed.account_id(UNARY_ACCOUNT)} (Transition), gmail.com",
             f"Each measurement {options.repeats}×, orders rotated, medians reported",
         ]
         try:
@@ -568,7 +590,7 @@ def run_from_args(args: Any, command: str, echo: Callable[[str], None] = print) 
     )
     try:
         report = run(options)
-    except h2load.H2loadMissing as exc:
+    except (h2load.H2loadMissing, wrk.WrkMissing) as exc:
         print(f"sendingip bench: {exc}", file=sys.stderr)
         return 2
     md, js = report.write(options.out)

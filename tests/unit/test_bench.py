@@ -1,11 +1,17 @@
-"""The benchmark harness's own logic: the gRPC frame h2load sends, reading h2load's output,
-percentiles, the report's verdicts and the load test's inputs."""
+"""The benchmark harness's own logic: the gRPC frame h2load sends, reading h2load's and wrk's
+output, the doors' requests and answers, the door client's output, percentiles, the report's
+verdicts and the load test's inputs."""
 
 from __future__ import annotations
 
+import array
+import json
+from pathlib import Path
+
 import pytest
 
-from bench import h2load
+from bench import doors, h2load, wrk
+from bench.doorbench import rotated
 from bench.loadtest import LoadSpec, account_list, format_report, parse_mix
 from bench.report import Figure, Report
 from bench.stats import median, percentile, percentiles
@@ -148,3 +154,146 @@ def test_format_report_names_errors_and_overflow() -> None:
         }
     )
     assert "UNAVAILABLE 2" in text and "overflow 7 (7.14% of answers)" in text and "p99 3.00 ms" in text
+
+
+WRK_OUTPUT = """\
+Running 5s test @ http://127.0.0.1:46205/v1/select
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.53ms    2.51ms  16.18ms   85.16%
+    Req/Sec    37.55k     3.04k   44.78k    80.00%
+  Latency Distribution
+     50%   75.00us
+     75%    2.26ms
+     90%    5.28ms
+     99%   10.82ms
+  190850 requests in 5.02s, 48.25MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 12
+Requests/sec:  38017.93
+Transfer/sec:      9.61MB
+"""
+
+
+def test_wrk_output_is_read_with_errors_and_percentiles() -> None:
+    result = wrk.parse_output(WRK_OUTPUT)
+    assert result.requests == 190850
+    assert result.seconds == pytest.approx(5.02)
+    assert result.rps == pytest.approx(38017.93)
+    assert (result.non_2xx, result.socket_errors, result.ok) == (12, 3, 190838)
+    assert result.latency == pytest.approx({"50%": 75e-6, "75%": 2.26e-3, "90%": 5.28e-3, "99%": 10.82e-3})
+
+
+def test_wrk_output_without_error_lines_has_no_errors() -> None:
+    clean = "\n".join(line for line in WRK_OUTPUT.splitlines() if "errors" not in line and "Non-2xx" not in line)
+    result = wrk.parse_output(clean)
+    assert (result.non_2xx, result.socket_errors, result.ok) == (0, 0, 190850)
+
+
+def test_wrk_output_that_is_not_a_summary_is_refused() -> None:
+    with pytest.raises(ValueError, match="unexpected wrk output"):
+        wrk.parse_output("unable to connect to 127.0.0.1:1 Connection refused")
+
+
+def test_wrk_script_formats_every_body_once_with_its_headers() -> None:
+    bodies = [doors.json_body("acct-000017", m) for m in doors.message_ids(3)]
+    script = wrk.lua_script("/v1/select", bodies, {"Authorization": "Bearer sip_k"})
+    assert script.count('\\"account_id\\":\\"acct-000017\\"') == 3
+    assert "<bench-2@bench.example>" in script
+    assert '["Authorization"] = "Bearer sip_k"' in script
+    assert 'wrk.format("POST", "/v1/select", headers, body)' in script
+    for unquotable in ('{"a":"caf\u00e9"}', '{"a":"line\nbreak"}'):
+        with pytest.raises(ValueError, match="printable ASCII"):
+            wrk.lua_script("/v1/select", [unquotable], {})
+
+
+def test_wrk_command_is_one_thread_with_latency_percentiles() -> None:
+    cmd = wrk.command("wrk", "http://h/v1/select", script=Path("s.lua"), connections=32, duration=4.6, cpus=None)
+    assert cmd == ["wrk", "-t", "1", "-c", "32", "-d", "5s", "-s", "s.lua", "--latency", "http://h/v1/select"]
+
+
+def test_door_requests_are_what_each_protocol_reads() -> None:
+    line = doors.requests_for("line", "acct-1", 2)
+    assert line == [
+        b"SELECT acct-1 <bench-0@bench.example> gmail.com\n",
+        b"SELECT acct-1 <bench-1@bench.example> gmail.com\n",
+    ]
+    policy = doors.requests_for("postfix", "acct-1", 2)[1].decode()
+    assert policy.startswith("request=smtpd_access_policy\nprotocol_state=END-OF-MESSAGE\n")
+    assert policy.endswith("\n\n") and policy.count("\n\n") == 1
+    assert "\nsasl_username=acct-1\n" in policy and "\nrecipient=user1@gmail.com\n" in policy
+    assert f"\nqueue_id={doors.message_id_for('postfix', 1)}\n" in policy
+    http = doors.requests_for("http", "acct-1", 1, key="sip_k", host="127.0.0.1:9")[0]
+    head, body = http.split(b"\r\n\r\n")
+    assert head.startswith(b"POST /v1/select HTTP/1.1\r\nHost: 127.0.0.1:9\r\n")
+    assert b"\r\nAuthorization: Bearer sip_k\r\n" in head and f"Content-Length: {len(body)}".encode() in head
+    assert json.loads(body) == {
+        "account_id": "acct-1",
+        "message_id": "<bench-0@bench.example>",
+        "recipient_domain": "gmail.com",
+    }
+    with pytest.raises(ValueError, match="unknown door"):
+        doors.requests_for("smtp", "acct-1", 1)
+
+
+def test_request_file_is_length_prefixed() -> None:
+    data = doors.request_file([b"ab", b"c\n"])
+    assert data == b"\x02\x00\x00\x00ab\x02\x00\x00\x00c\n"
+    with pytest.raises(ValueError):
+        doors.request_file([])
+
+
+@pytest.mark.parametrize(
+    ("door", "answer", "ip"),
+    [
+        ("line", b"192.0.2.1\n", "192.0.2.1"),
+        ("line", b"ERR PERMISSION_DENIED key may not route acct-1\n", None),
+        ("postfix", b"action=FILTER sendingip_192_0_2_1:\n\n", "192.0.2.1"),
+        ("postfix", b"action=FILTER sendingip_2001_db8__1:\n\n", "2001:db8::1"),
+        ("postfix", b"action=DUNNO\n\n", None),
+        ("http", b'HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{"ip":"10.0.0.1"}', "10.0.0.1"),
+        ("http", b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\n{}", None),
+    ],
+)
+def test_answer_ip_reads_each_door_and_its_refusals(door: str, answer: bytes, ip: str | None) -> None:
+    assert doors.answer_ip(door, answer) == ip
+
+
+def test_client_output_and_rate() -> None:
+    out = (
+        "noise\n"
+        '{"sent": 1200, "answered": 1190, "ok": 1189, "bad": 1, "measured": 1000, "seconds": 2.000000, '
+        '"unanswered": 0, "first_bad": "ERR INVALID_ARGUMENT x"}\n'
+    )
+    result = doors.parse_client_output(out)
+    assert (result.sent, result.answered, result.ok, result.bad, result.measured) == (1200, 1190, 1189, 1, 1000)
+    assert result.rps == 500.0 and result.first_bad == "ERR INVALID_ARGUMENT x"
+    with pytest.raises(ValueError, match="unexpected doorclient output"):
+        doors.parse_client_output("doorclient: cannot connect\n")
+
+
+def test_latency_file_is_nanoseconds() -> None:
+    raw = array.array("Q", [1_000, 250_000, 3_000_000]).tobytes()
+    assert doors.latencies(raw) == pytest.approx([1e-6, 250e-6, 3e-3])
+    with pytest.raises(ValueError, match="not whole uint64s"):
+        doors.latencies(b"\x00" * 9)
+
+
+def test_client_command_modes() -> None:
+    base = {"connections": 4, "warm_up": 1.0, "seconds": 5.0}
+    cmd = doors.client_command(Path("dc"), "postfix", 9, Path("r"), depth=64, **base)  # type: ignore[arg-type]
+    assert cmd == ["dc", "policy", "127.0.0.1", "9", "r", "4", "1", "5", "max", "64"]
+    cmd = doors.client_command(Path("dc"), "line", 9, Path("r"), rate=2500, latency_file=Path("l"), **base)  # type: ignore[arg-type]
+    assert cmd[-3:] == ["paced", "2500", "l"]
+    with pytest.raises(ValueError, match="give depth"):
+        doors.client_command(Path("dc"), "line", 9, Path("r"), **base)  # type: ignore[arg-type]
+
+
+def test_rotation_turns_the_order() -> None:
+    names = ("a", "b", "c")
+    assert [rotated(names, rep) for rep in range(4)] == [
+        ["a", "b", "c"],
+        ["b", "c", "a"],
+        ["c", "a", "b"],
+        ["a", "b", "c"],
+    ]
