@@ -8,8 +8,8 @@ the scale-in streak the last day counted, and IPs are only assigned while too fe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from store.routing_entry import AccountRoute, ManagementType, ProviderRoute
@@ -36,7 +36,7 @@ from workers.policy.sizing import (
 )
 from workers.policy.split import plan_routes, provider_caps
 from workers.policy.warmup import PairEvent, evaluate_pair, judge_day
-from workers.policy.window import days_in_window, summarize
+from workers.policy.window import WindowStats, days_in_window, summarize
 
 _ONE_DAY = timedelta(days=1)
 
@@ -74,188 +74,275 @@ def decide(
     at stage 0 today). ``window``: the account's history; days outside
     ``day - history_window_days .. day - 1`` are ignored. ``inventory``: the region's
     free IPs in the order they should be taken. ``policy`` is assumed validated.
+
+    Each rule is one function over the run's working state (``_Run``); this one only
+    says in which order they apply.
     """
-    through = day - _ONE_DAY
     days = days_in_window(policy, window, day)
-    stats = summarize(policy, days)
-    required = required_ips(policy, stats.peak_daily_volume_30d)
-    carrying = carrying_providers(policy, stats)
-    providers = policy.mailbox_providers
-    paused = account.paused
+    run = _Run.begin(policy, account, days, inventory, day)
+    _release_drained(run, account.ips)
+    _advance_pairs(run, pairs, days)
+    if account.paused:
+        _hold_while_paused(run)
+    elif run.management == "general":
+        _enter_transition(run)
+    elif below_general_threshold(policy, run.stats):
+        _return_to_general(run)
+    else:
+        _size_pool(run)
+        if run.management == "transition":
+            _finish_transition(run)
+    return _conclude(run, days)
 
-    notes: list[str] = []
-    actions: list[Action] = []
-    events: list[PairEvent] = []
-    management: ManagementType = account.management_type
-    started = account.transition_started_on
-    streak, checked = account.scale_in_streak, account.scale_in_checked_on
 
-    # Drained IPs leave the pool for quarantine (even while paused: they carry nothing).
-    ips: list[PoolIP] = []
-    for ip in account.ips:
+@dataclass
+class _Run:
+    """One run's working state: the account's fields as the rules change them, the pool's
+    IPs and pairs, and what the caller must apply and be told."""
+
+    policy: Policy
+    account: AccountState
+    day: date
+    #: The last day of history this run reads (the day before ``day``).
+    through: date
+    stats: WindowStats
+    required: int
+    carrying: Sequence[str]
+    inventory: Sequence[str]
+    management: ManagementType
+    started: date | None
+    streak: int
+    checked: date | None
+    ips: list[PoolIP] = field(default_factory=list)
+    pair_map: dict[tuple[str, str], PairState] = field(default_factory=dict)
+    actions: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    events: list[PairEvent] = field(default_factory=list)
+
+    @classmethod
+    def begin(
+        cls, policy: Policy, account: AccountState, days: list[DayHistory], inventory: Sequence[str], day: date
+    ) -> _Run:
+        stats = summarize(policy, days)
+        return cls(
+            policy=policy,
+            account=account,
+            day=day,
+            through=day - _ONE_DAY,
+            stats=stats,
+            required=required_ips(policy, stats.peak_daily_volume_30d),
+            carrying=carrying_providers(policy, stats),
+            inventory=inventory,
+            management=account.management_type,
+            started=account.transition_started_on,
+            streak=account.scale_in_streak,
+            checked=account.scale_in_checked_on,
+        )
+
+    def active(self) -> list[PoolIP]:
+        return [ip for ip in self.ips if not ip.draining]
+
+    def assign(self, wanted: int) -> list[str]:
+        """Up to ``wanted`` free IPs into the pool, each with fresh pairs at stage 0."""
+        taken = _take(self.inventory, self.ips, wanted)
+        for address in taken:
+            self.ips.append(PoolIP(address, self.day))
+            self.actions.append(AssignIP(address))
+            for provider in self.policy.mailbox_providers:
+                self.pair_map[(address, provider)] = PairState(address, provider, 0, self.through)
+        return taken
+
+    def drain(self, victims: Collection[str]) -> None:
+        self.ips = [
+            replace(ip, draining_since=self.day) if ip.address in victims and not ip.draining else ip for ip in self.ips
+        ]
+        self.actions.extend(StartDrain(address) for address in victims)
+
+
+def _release_drained(run: _Run, ips: Iterable[PoolIP]) -> None:
+    """Drained IPs leave the pool for quarantine (even while paused: they carry nothing)."""
+    policy, day = run.policy, run.day
+    for ip in ips:
         since = ip.draining_since
         if since is not None and (day - since).days >= policy.drain_days:
             until = day + timedelta(days=policy.quarantine_days)
-            actions.append(ReleaseToQuarantine(ip.address, until))
-            notes.append(f"{ip.address} released to quarantine until {until.isoformat()}")
+            run.actions.append(ReleaseToQuarantine(ip.address, until))
+            run.notes.append(f"{ip.address} released to quarantine until {until.isoformat()}")
         else:
-            ips.append(ip)
+            run.ips.append(ip)
 
-    # Warm-up: apply the days each pair has not seen yet (rule 2).
+
+def _advance_pairs(run: _Run, pairs: Iterable[PairState], days: list[DayHistory]) -> None:
+    """Warm-up (rule 2): apply to each pair the days it has not seen yet."""
     known = {(p.address, p.provider): p for p in pairs}
-    pair_map: dict[tuple[str, str], PairState] = {}
-    for ip in ips:
-        for provider in providers:
+    for ip in run.ips:
+        for provider in run.policy.mailbox_providers:
             key = (ip.address, provider)
             pair = known.get(key)
             if pair is None:
-                pair = PairState(ip.address, provider, 0, through)
+                pair = PairState(ip.address, provider, 0, run.through)
             elif not ip.draining:
-                pair, found = evaluate_pair(policy, pair, days, through, paused)
-                events.extend(found)
-            pair_map[key] = pair
+                pair, found = evaluate_pair(run.policy, pair, days, run.through, run.account.paused)
+                run.events.extend(found)
+            run.pair_map[key] = pair
 
-    if paused:
-        notes.insert(0, "warm-up paused by an operator: stages, pool and management type are frozen")
-        if management != "general" and (checked is None or checked < day):
-            checked = day  # the paused days do not count toward scale-in
-    elif management == "general":
-        streak, checked = 0, None
-        if qualifies_for_pool(policy, stats):
-            taken = _take(inventory, ips, required)
-            for address in taken:
-                ips.append(PoolIP(address, day))
-                actions.append(AssignIP(address))
-                for provider in providers:
-                    pair_map[(address, provider)] = PairState(address, provider, 0, through)
-            head = (
-                f"volume_30d {stats.volume_30d:,} ≥ {policy.dedicated_threshold_30d:,} "
-                f"over {stats.active_days_30d} active days"
-            )
-            if taken:
-                actions.append(ChangeManagementType("general", "transition"))
-                management, started = "transition", day
-                checked = day  # as a re-run in Transition would count it: nothing fewer yet
-                notes.insert(0, f"{head}: assigned {_ips(len(taken))} ({', '.join(taken)})")
-            else:
-                notes.insert(0, f"{head}, but no IP could be assigned: stays General")
-            if len(taken) < required:
-                notes.append(_shortage(account.region, len(taken), required))
-        elif stats.volume_30d >= policy.dedicated_threshold_30d:
-            notes.insert(
-                0,
-                f"General: volume_30d {stats.volume_30d:,} ≥ {policy.dedicated_threshold_30d:,} but "
-                f"{stats.active_days_30d} active days < {policy.min_active_days}",
-            )
-        else:
-            notes.insert(0, f"General: volume_30d {stats.volume_30d:,} < {policy.dedicated_threshold_30d:,}")
-    elif below_general_threshold(policy, stats):
-        drained = [ip.address for ip in ips if not ip.draining]
-        ips = [replace(ip, draining_since=day) if not ip.draining else ip for ip in ips]
-        actions.extend(StartDrain(address) for address in drained)
-        actions.append(ChangeManagementType(management, "general"))
-        notes.insert(
-            0,
-            f"volume_30d {stats.volume_30d:,} < {policy.general_threshold_30d:,}: back to General, "
-            f"draining {_ips(len(drained))}",
-        )
-        management, started, streak, checked = "general", None, 0, None
+
+def _hold_while_paused(run: _Run) -> None:
+    run.notes.insert(0, "warm-up paused by an operator: stages, pool and management type are frozen")
+    if run.management != "general" and (run.checked is None or run.checked < run.day):
+        run.checked = run.day  # the paused days do not count toward scale-in
+
+
+def _enter_transition(run: _Run) -> None:
+    """Rule 1: a General account that qualifies gets a dedicated pool and starts Transition."""
+    policy, stats = run.policy, run.stats
+    run.streak, run.checked = 0, None
+    if not qualifies_for_pool(policy, stats):
+        run.notes.insert(0, _why_general(policy, stats))
+        return
+    taken = run.assign(run.required)
+    head = (
+        f"volume_30d {stats.volume_30d:,} ≥ {policy.dedicated_threshold_30d:,} over {stats.active_days_30d} active days"
+    )
+    if taken:
+        run.actions.append(ChangeManagementType("general", "transition"))
+        run.management, run.started = "transition", run.day
+        run.checked = run.day  # as a re-run in Transition would count it: nothing fewer yet
+        run.notes.insert(0, f"{head}: assigned {_ips(len(taken))} ({', '.join(taken)})")
     else:
-        active = [ip for ip in ips if not ip.draining]
-        sizing = f"peak day {stats.peak_daily_volume_30d:,} needs {_ips(required)}"
-        if required > len(active):
-            taken = _take(inventory, ips, required - len(active))
-            for address in taken:
-                ips.append(PoolIP(address, day))
-                actions.append(AssignIP(address))
-                for provider in providers:
-                    pair_map[(address, provider)] = PairState(address, provider, 0, through)
-            if taken:
-                notes.append(f"{sizing}, pool had {len(active)}: assigned {', '.join(taken)}")
-            if len(taken) < required - len(active):
-                notes.append(_shortage(account.region, len(taken), required - len(active)))
-            streak, checked = 0, day
-        else:
-            fewer = required < len(active)
-            streak, checked = update_scale_in_streak(streak, checked, day, fewer)
-            if fewer and streak >= policy.scale_in_days:
-                stages = _stages(pair_map, ips)
-                victim = pick_ip_to_drain(policy, active, stages, carrying)
-                ips = [replace(ip, draining_since=day) if ip is victim else ip for ip in ips]
-                actions.append(StartDrain(victim.address))
-                notes.append(f"{sizing} for {streak} days, pool has {len(active)}: draining {victim.address}")
-                streak = 0
-            elif fewer:
-                notes.append(
-                    f"{sizing}, pool has {len(active)} (for {streak} of {policy.scale_in_days} days before one drains)"
-                )
-        if management == "transition":
-            active = [ip for ip in ips if not ip.draining]
-            warm = policy.warm_stage
-            if active and carrying and all(pair_map[(ip.address, p)].stage >= warm for ip in active for p in carrying):
-                actions.append(ChangeManagementType("transition", "dedicated"))
-                management = "dedicated"
-                notes.insert(
-                    0,
-                    f"every dedicated IP finished warm-up for {', '.join(carrying)}: Dedicated",
-                )
+        run.notes.insert(0, f"{head}, but no IP could be assigned: stays General")
+    if len(taken) < run.required:
+        run.notes.append(_shortage(run.account.region, len(taken), run.required))
 
-    stages = _stages(pair_map, ips)
-    caps = provider_caps(policy, stats.expected)
-    pool_active = any(not ip.draining for ip in ips)
+
+def _why_general(policy: Policy, stats: WindowStats) -> str:
+    if stats.volume_30d >= policy.dedicated_threshold_30d:
+        return (
+            f"General: volume_30d {stats.volume_30d:,} ≥ {policy.dedicated_threshold_30d:,} but "
+            f"{stats.active_days_30d} active days < {policy.min_active_days}"
+        )
+    return f"General: volume_30d {stats.volume_30d:,} < {policy.dedicated_threshold_30d:,}"
+
+
+def _return_to_general(run: _Run) -> None:
+    """Rule 6: below the general threshold, every IP drains and the account is General again."""
+    drained = [ip.address for ip in run.active()]
+    run.drain(drained)
+    run.actions.append(ChangeManagementType(run.management, "general"))
+    run.notes.insert(
+        0,
+        f"volume_30d {run.stats.volume_30d:,} < {run.policy.general_threshold_30d:,}: back to General, "
+        f"draining {_ips(len(drained))}",
+    )
+    run.management, run.started, run.streak, run.checked = "general", None, 0, None
+
+
+def _size_pool(run: _Run) -> None:
+    """Rule 5: as many active IPs as the peak day needs; one more now, one fewer only after
+    ``scale_in_days`` days in a row of needing fewer."""
+    active = run.active()
+    if run.required > len(active):
+        _grow_pool(run, len(active))
+    else:
+        _shrink_pool(run, active)
+
+
+def _grow_pool(run: _Run, active: int) -> None:
+    wanted = run.required - active
+    taken = run.assign(wanted)
+    if taken:
+        run.notes.append(f"{_sizing(run)}, pool had {active}: assigned {', '.join(taken)}")
+    if len(taken) < wanted:
+        run.notes.append(_shortage(run.account.region, len(taken), wanted))
+    run.streak, run.checked = 0, run.day
+
+
+def _shrink_pool(run: _Run, active: list[PoolIP]) -> None:
+    fewer = run.required < len(active)
+    run.streak, run.checked = update_scale_in_streak(run.streak, run.checked, run.day, fewer)
+    if not fewer:
+        return
+    if run.streak < run.policy.scale_in_days:
+        run.notes.append(
+            f"{_sizing(run)}, pool has {len(active)} "
+            f"(for {run.streak} of {run.policy.scale_in_days} days before one drains)"
+        )
+        return
+    victim = pick_ip_to_drain(run.policy, active, _stages(run.pair_map, run.ips), run.carrying)
+    run.drain([victim.address])
+    run.notes.append(f"{_sizing(run)} for {run.streak} days, pool has {len(active)}: draining {victim.address}")
+    run.streak = 0
+
+
+def _sizing(run: _Run) -> str:
+    return f"peak day {run.stats.peak_daily_volume_30d:,} needs {_ips(run.required)}"
+
+
+def _finish_transition(run: _Run) -> None:
+    """Rule 4: Dedicated once every active IP is warm for every provider that carries traffic."""
+    active, carrying, warm = run.active(), run.carrying, run.policy.warm_stage
+    if active and carrying and all(run.pair_map[(ip.address, p)].stage >= warm for ip in active for p in carrying):
+        run.actions.append(ChangeManagementType("transition", "dedicated"))
+        run.management = "dedicated"
+        run.notes.insert(0, f"every dedicated IP finished warm-up for {', '.join(carrying)}: Dedicated")
+
+
+def _conclude(run: _Run, days: list[DayHistory]) -> Decision:
+    """Routes and figures for the state the rules left, and the Decision that carries them."""
+    policy, account, ips = run.policy, run.account, run.ips
+    stages = _stages(run.pair_map, ips)
     routes: dict[str, ProviderRoute] = {}
-    if management != "general" and pool_active:
-        routes = plan_routes(policy, management == "dedicated", ips, stages, caps, stats.expected)
-    figures = compute_figures(policy, management, stats, required, ips, stages, routes, carrying)
+    if run.management != "general" and any(not ip.draining for ip in ips):
+        caps = provider_caps(policy, run.stats.expected)
+        routes = plan_routes(policy, run.management == "dedicated", ips, stages, caps, run.stats.expected)
+    figures = compute_figures(policy, run.management, run.stats, run.required, ips, stages, routes, run.carrying)
+    _describe(run, figures)
+    if run.management != "general" and not account.paused:
+        run.notes.extend(_yesterday(policy, days, run.through, ips, run.carrying))
+    pool_id = account.pool_id or default_pool_id(account.account_id)
+    return Decision(
+        account=replace(
+            account,
+            management_type=run.management,
+            transition_started_on=run.started,
+            ips=tuple(ips),
+            scale_in_streak=run.streak,
+            scale_in_checked_on=run.checked,
+        ),
+        pairs=tuple(run.pair_map[(ip.address, p)] for ip in ips for p in policy.mailbox_providers),
+        actions=tuple(run.actions),
+        reason="; ".join(run.notes),
+        route=AccountRoute(
+            account_id=account.account_id,
+            region=account.region,
+            management_type=run.management,
+            day=run.day,
+            pool_id=pool_id if routes else None,
+            providers=routes,
+        ),
+        figures=figures,
+        events=tuple(run.events),
+    )
 
-    changed = any(isinstance(a, ChangeManagementType) for a in actions)
-    if management == "transition" and not changed:
-        notes.insert(
+
+def _describe(run: _Run, figures: AccountFigures) -> None:
+    """The headline of an account that stayed in Transition or Dedicated."""
+    if any(isinstance(a, ChangeManagementType) for a in run.actions):
+        return
+    if run.management == "transition":
+        run.notes.insert(
             0,
             f"Transition: {figures.dedicated_share_percent:.1f}% of expected traffic dedicated, "
             f"warm-up {figures.transition_progress_percent:.0f}%",
         )
-    elif management == "dedicated" and not changed:
-        notes.insert(0, f"Dedicated: {_ips(figures.dedicated_ip_count)}")
-        warm = policy.warm_stage
-        notes.extend(
+    elif run.management == "dedicated":
+        run.notes.insert(0, f"Dedicated: {_ips(figures.dedicated_ip_count)}")
+        warm = run.policy.warm_stage
+        run.notes.extend(
             f"{row.address} In Progress: stage {row.min_stage}/{warm}, {row.traffic_share_percent:.1f}% of the traffic"
             for row in figures.ips
             if row.status == "in_progress"
         )
-    if management != "general" and not paused:
-        notes.extend(_yesterday(policy, days, through, ips, carrying))
-
-    pool_id = account.pool_id or default_pool_id(account.account_id)
-    new_account = AccountState(
-        account_id=account.account_id,
-        region=account.region,
-        management_type=management,
-        transition_started_on=started,
-        paused=paused,
-        pool_id=account.pool_id,
-        ips=tuple(ips),
-        scale_in_streak=streak,
-        scale_in_checked_on=checked,
-    )
-    route = AccountRoute(
-        account_id=account.account_id,
-        region=account.region,
-        management_type=management,
-        day=day,
-        pool_id=pool_id if routes else None,
-        providers=routes,
-    )
-    ordered_pairs = tuple(pair_map[(ip.address, p)] for ip in ips for p in providers)
-    return Decision(
-        account=new_account,
-        pairs=ordered_pairs,
-        actions=tuple(actions),
-        reason="; ".join(notes),
-        route=route,
-        figures=figures,
-        events=tuple(events),
-    )
 
 
 def _take(inventory: Sequence[str], pool: Sequence[PoolIP], wanted: int) -> list[str]:
