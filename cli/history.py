@@ -87,68 +87,7 @@ def import_command(args: argparse.Namespace) -> int:
     progress = Progress(path.stat().st_size if path is not None else 0)
 
     def body(c: client.Client) -> int:
-        read = [0]
-        reader = csv.reader(_lines(f, read))
-        header = [h.strip().lower() for h in next(reader, [])]
-        missing = [col for col in REQUIRED if col not in header]
-        if missing:
-            raise client.UsageError(
-                f"{name}: the header line must name the columns {','.join(REQUIRED)} (and optionally ip); "
-                f"missing: {', '.join(missing)}"
-            )
-        col = {h: i for i, h in enumerate(header)}
-        ip_col = col.get("ip")
-        imported = 0
-        batch: list[types_pb2.DailyVolume] = []
-        lines: list[int] = []
-
-        def send() -> None:
-            nonlocal imported
-            try:
-                response = c.call(c.management.ImportHistory, management_pb2.ImportHistoryRequest(volumes=batch))
-            except grpc.RpcError as err:
-                if isinstance(err, grpc.Call) and err.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                    match = _ROW_INDEX.match(err.details() or "")
-                    if match and int(match[1]) < len(lines):
-                        raise client.UsageError(
-                            f"{name} line {lines[int(match[1])]}: {err.details()}"
-                            f" ({imported:,} rows imported before it; importing again is harmless)"
-                        ) from None
-                raise
-            imported += response.rows
-            batch.clear()
-            lines.clear()
-            progress.update(read[0], imported)
-
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            line = reader.line_num
-            if len(row) != len(header):
-                raise client.UsageError(f"{name} line {line}: expected {len(header)} columns, got {len(row)}")
-            try:
-                count = int(row[col["count"]])
-                if not 0 <= count < 2**63:
-                    raise ValueError
-            except ValueError:
-                raise client.UsageError(
-                    f"{name} line {line}: count {row[col['count']]!r} is not a whole number >= 0"
-                ) from None
-            batch.append(
-                types_pb2.DailyVolume(
-                    account_id=row[col["account_id"]].strip(),
-                    day=row[col["day"]].strip(),
-                    mailbox_provider=row[col["mailbox_provider"]].strip(),
-                    ip=row[ip_col].strip() if ip_col is not None else "",
-                    count=count,
-                )
-            )
-            lines.append(line)
-            if len(batch) >= args.batch_size:
-                send()
-        if batch:
-            send()
-        progress.update(read[0], imported, final=True)
+        imported = _Import(c, f, name, progress).run(args.batch_size)
         if args.json:
             output.print_json({"file": name, "rows": imported})
         else:
@@ -160,3 +99,78 @@ def import_command(args: argparse.Namespace) -> int:
     finally:
         if path is not None:
             f.close()
+
+
+class _Import:
+    """One file streamed into ImportHistory calls; a refused row is named by its file line."""
+
+    def __init__(self, c: client.Client, f: TextIO, name: str, progress: Progress) -> None:
+        self.client = c
+        self.name = name
+        self.progress = progress
+        self.read = [0]
+        self.reader = csv.reader(_lines(f, self.read))
+        self.imported = 0
+        self.batch: list[types_pb2.DailyVolume] = []
+        #: The file line of each row in ``batch``.
+        self.lines: list[int] = []
+
+    def run(self, batch_size: int) -> int:
+        header = [h.strip().lower() for h in next(self.reader, [])]
+        missing = [col for col in REQUIRED if col not in header]
+        if missing:
+            raise client.UsageError(
+                f"{self.name}: the header line must name the columns {','.join(REQUIRED)} (and optionally ip); "
+                f"missing: {', '.join(missing)}"
+            )
+        col = {h: i for i, h in enumerate(header)}
+        for row in self.reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            self.batch.append(self._volume(row, col, len(header)))
+            self.lines.append(self.reader.line_num)
+            if len(self.batch) >= batch_size:
+                self._send()
+        if self.batch:
+            self._send()
+        self.progress.update(self.read[0], self.imported, final=True)
+        return self.imported
+
+    def _volume(self, row: list[str], col: dict[str, int], width: int) -> types_pb2.DailyVolume:
+        line = self.reader.line_num
+        if len(row) != width:
+            raise client.UsageError(f"{self.name} line {line}: expected {width} columns, got {len(row)}")
+        try:
+            count = int(row[col["count"]])
+            if not 0 <= count < 2**63:
+                raise ValueError
+        except ValueError:
+            raise client.UsageError(
+                f"{self.name} line {line}: count {row[col['count']]!r} is not a whole number >= 0"
+            ) from None
+        ip_col = col.get("ip")
+        return types_pb2.DailyVolume(
+            account_id=row[col["account_id"]].strip(),
+            day=row[col["day"]].strip(),
+            mailbox_provider=row[col["mailbox_provider"]].strip(),
+            ip=row[ip_col].strip() if ip_col is not None else "",
+            count=count,
+        )
+
+    def _send(self) -> None:
+        c = self.client
+        try:
+            response = c.call(c.management.ImportHistory, management_pb2.ImportHistoryRequest(volumes=self.batch))
+        except grpc.RpcError as err:
+            if isinstance(err, grpc.Call) and err.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                match = _ROW_INDEX.match(err.details() or "")
+                if match and int(match[1]) < len(self.lines):
+                    raise client.UsageError(
+                        f"{self.name} line {self.lines[int(match[1])]}: {err.details()}"
+                        f" ({self.imported:,} rows imported before it; importing again is harmless)"
+                    ) from None
+            raise
+        self.imported += response.rows
+        self.batch.clear()
+        self.lines.clear()
+        self.progress.update(self.read[0], self.imported)

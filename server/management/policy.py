@@ -102,6 +102,13 @@ def merged(current: Mapping[str, Any], update: types_pb2.Policy) -> dict[str, An
 
 def validate(values: Mapping[str, Any]) -> None:
     """Raise ``InvalidArgument`` naming the first field that breaks a rule."""
+    _check_whole_numbers(values)
+    _check_schedule(values["warmup_schedule"], values["ip_daily_capacity"])
+    _check_percentages(values)
+    _check_providers(values["mailbox_providers"])
+
+
+def _check_whole_numbers(values: Mapping[str, Any]) -> None:
     for name, (low, high) in _INT_BOUNDS.items():
         value = values[name]
         if value < low or (high is not None and value > high) or value > _BIGINT_MAX:
@@ -117,7 +124,9 @@ def validate(values: Mapping[str, Any]) -> None:
             f"policy.min_active_days ({values['min_active_days']}) must be <= "
             f"history_window_days ({values['history_window_days']})"
         )
-    schedule = values["warmup_schedule"]
+
+
+def _check_schedule(schedule: list[int], capacity: int) -> None:
     if not 1 <= len(schedule) <= _MAX_STAGES:
         raise InvalidArgument(f"policy.warmup_schedule must have 1 to {_MAX_STAGES} stages, got {len(schedule)}")
     for i, limit in enumerate(schedule):
@@ -127,22 +136,15 @@ def validate(values: Mapping[str, Any]) -> None:
             raise InvalidArgument(
                 f"policy.warmup_schedule must not decrease: stage {i} ({limit}) < stage {i - 1} ({schedule[i - 1]})"
             )
-        if limit > values["ip_daily_capacity"]:
-            raise InvalidArgument(
-                f"policy.warmup_schedule[{i}] ({limit}) must be <= ip_daily_capacity ({values['ip_daily_capacity']})"
-            )
+        if limit > capacity:
+            raise InvalidArgument(f"policy.warmup_schedule[{i}] ({limit}) must be <= ip_daily_capacity ({capacity})")
+
+
+def _check_percentages(values: Mapping[str, Any]) -> None:
     for name in PERCENT_FIELDS:
         value = values[name]
         if not math.isfinite(value) or not 0 < value <= 100:
             raise InvalidArgument(f"policy.{name} must be a percentage in (0, 100], got {value}")
-    providers = values["mailbox_providers"]
-    for i, name in enumerate(providers):
-        if not _PROVIDER.fullmatch(name):
-            raise InvalidArgument(f"policy.mailbox_providers[{i}] {name!r} must be 1-32 characters of a-z 0-9 _ -")
-    if len(set(providers)) != len(providers):
-        raise InvalidArgument("policy.mailbox_providers must not name a provider twice")
-    if "other" not in providers:
-        raise InvalidArgument("policy.mailbox_providers must include 'other': routes fall back to it")
     for kind in ("bounce", "complaint"):
         hold, back = values[f"hold_{kind}_percent"], values[f"step_back_{kind}_percent"]
         if hold > back:
@@ -150,6 +152,16 @@ def validate(values: Mapping[str, Any]) -> None:
                 f"policy.hold_{kind}_percent ({hold}) must be <= step_back_{kind}_percent ({back}): "
                 "a pair is held before it steps back"
             )
+
+
+def _check_providers(providers: list[str]) -> None:
+    for i, name in enumerate(providers):
+        if not _PROVIDER.fullmatch(name):
+            raise InvalidArgument(f"policy.mailbox_providers[{i}] {name!r} must be 1-32 characters of a-z 0-9 _ -")
+    if len(set(providers)) != len(providers):
+        raise InvalidArgument("policy.mailbox_providers must not name a provider twice")
+    if "other" not in providers:
+        raise InvalidArgument("policy.mailbox_providers must include 'other': routes fall back to it")
 
 
 async def get_policy(conn: asyncpg.Connection) -> types_pb2.Policy:

@@ -88,19 +88,7 @@ async def test_racing_rebalancers_and_routers_keep_ips_exclusive_and_versions_ri
         finally:
             for p in pickers:
                 p.stop()
-        assert [p.failures for p in pickers] == [[], []]
-        assert latest == sorted(latest) and latest[-1] > latest[0]
-        # Versions only increase as each router sees them, per account.
-        for p in pickers:
-            for account, versions in p.versions.items():
-                assert versions == sorted(versions), (p.name, account)
-        # No IP served two accounts' dedicated traffic (the general pool serves everyone).
-        served: dict[str, set[str]] = {}
-        for p in pickers:
-            for account, ip, _ in p.counts:
-                if ip not in GENERAL_IPS:
-                    served.setdefault(ip, set()).add(account)
-        assert served and all(len(accounts) == 1 for accounts in served.values()), served
+        _assert_versions_rise_and_ips_stay_exclusive(pickers, latest)
         in_pools = await db.fetch(
             "SELECT host(address) AS ip, pool_id FROM ip_addresses WHERE state IN ('dedicated', 'draining')"
         )
@@ -117,3 +105,19 @@ async def test_racing_rebalancers_and_routers_keep_ips_exclusive_and_versions_ri
             r.stop()
     for r in routers:
         assert "Traceback" not in r.output, r.output
+
+
+def _assert_versions_rise_and_ips_stay_exclusive(pickers: list[Picker], latest: list[int]) -> None:
+    assert [p.failures for p in pickers] == [[], []]
+    assert latest == sorted(latest) and latest[-1] > latest[0]
+    # Versions only increase as each router sees them, per account.
+    for p in pickers:
+        for account, versions in p.versions.items():
+            assert versions == sorted(versions), (p.name, account)
+    # No IP served two accounts' dedicated traffic (the general pool serves everyone).
+    served: dict[str, set[str]] = {}
+    for p in pickers:
+        for account, ip, _ in p.counts:
+            if ip not in GENERAL_IPS:
+                served.setdefault(ip, set()).add(account)
+    assert served and all(len(accounts) == 1 for accounts in served.values()), served
