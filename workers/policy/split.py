@@ -86,11 +86,15 @@ def plan_routes(
             share = 0.0
             weights = {}
         elif total <= 0:
-            # No capacity for this provider (nothing expected): in Dedicated the pool still
-            # takes any such mail, spread evenly; in Transition the shared pool does.
+            # No capacity for this provider (nothing or next to nothing expected, so its
+            # slice of an IP rounds to 0): in Transition the shared pool takes such mail; in
+            # Dedicated the pool does, spread evenly over its warm IPs (rule 8) or, with none
+            # warm, over all of them. A warming pair whose limit is 0 gets none while a warm
+            # IP can take it.
             share = 1.0 if dedicated else 0.0
-            even = 1.0 / len(entries) if dedicated else 0.0
-            weights = {address: even for address, _, _, _ in entries}
+            takers = [a for a, _, _, w in entries if w] or [a for a, _, _, _ in entries]
+            even = 1.0 / len(takers) if dedicated else 0.0
+            weights = {address: (even if address in takers else 0.0) for address, _, _, _ in entries}
         elif dedicated:
             share = 1.0
             warm_total = sum(c for _, c, _, w in entries if w)
