@@ -6,14 +6,25 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard protos/sendingip/v1/*.proto)
 PROTOC  = $(BIN)/python -m grpc_tools.protoc -Iprotos
 
-.PHONY: install run test soak lint format protos check-protos clean bench loadtest
+.PHONY: install lock run test soak lint format protos check-protos clean bench loadtest
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Every dependency, the transitive ones too, at the version and hashes of requirements.lock;
+# then sendingip itself (setuptools, its build backend, comes from the lock as well).
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Regenerate requirements.lock after changing pyproject.toml's dependencies (needs the package
+# index; pins already in the lock are kept unless pyproject.toml rules them out).
+lock:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp"; "$$tmp/bin/pip" install --quiet --disable-pip-version-check pip-tools==7.6.2; \
+	"$$tmp/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --extra dev --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 
 run: install
 	$(BIN)/sendingip serve
@@ -27,11 +38,14 @@ test: install
 soak: install
 	SENDINGIP_SOAK=1 $(BIN)/pytest tests/reliability -m soak $(PYTEST_ARGS)
 
-# The benchmark (see the README's Benchmarks section): starts its own PostgreSQL and servers, < 10 minutes.
-# BENCH_ARGS=--quick for a ~2-minute run. h2load comes from nghttp2-client.
+# The benchmark (README: Benchmarks; docs/benchmarks.md): its own PostgreSQL and servers, < 10 minutes.
+# BENCH_ARGS=--quick for a ~3-minute run. h2load comes from nghttp2-client, wrk from wrk; the
+# line and Postfix doors' client (bench/doorclient.c) is built with the system cc.
 bench: install
 	@command -v h2load >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y nghttp2-client; } || \
 	  { echo "make bench needs h2load: sudo apt-get install -y nghttp2-client" >&2; exit 1; }
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y wrk; } || \
+	  { echo "make bench needs wrk: sudo apt-get install -y wrk" >&2; exit 1; }
 	$(BIN)/sendingip bench $(BENCH_ARGS)
 
 # Simulated MTAs against a running router, e.g.
