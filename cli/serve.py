@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import sys
+import threading
 from typing import Any
 
 import asyncpg
@@ -17,12 +19,18 @@ from server.adapters.listener import ListenError
 from server.adapters.runtime import Doors
 from server.config import ServerConfig
 from server.management.runtime import ManagementRuntime
-from server.router.runtime import RouterRuntime, assert_upb
+from server.router.runtime import POOL_CLOSE_WAIT, RouterRuntime, assert_upb, close_pool
+from server.shutdown import Deadline, cancel
 from store.database import connect, create_pool
 from store.migrate import apply_migrations
 from workers.service import Worker, WorkerConfig
 
 log = logging.getLogger(__name__)
+
+#: Most seconds the doors get to close their connections.
+DOORS_WAIT = 2.0
+#: Seconds past the deadline after which a shutdown that is still not done exits hard.
+WATCHDOG_MARGIN = 0.5
 
 
 def register(subparsers: Any) -> None:
@@ -36,18 +44,26 @@ def command(args: argparse.Namespace) -> int:
     config = ServerConfig.from_env()
     if args.listen:
         config = dataclasses.replace(config, listen=args.listen)
+    app.raise_descriptor_limit(config)  # so that a flood meets the connection bounds first
     with database(config.database) as db:
         config = dataclasses.replace(config, database=dataclasses.replace(config.database, url=db.url))
+        watchdog = Watchdog()
         try:
-            run_async(until_signalled(lambda stop: _serve(config, stop, workers=not args.no_workers)))
+            run_async(
+                until_signalled(lambda stop: _serve(config, stop, workers=not args.no_workers, watchdog=watchdog))
+            )
         except ListenError as exc:
             log.error("%s", exc)
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        finally:
+            watchdog.cancel()  # the event loop is closed: every task has ended
     return 0
 
 
-async def _serve(config: ServerConfig, stop: asyncio.Event, *, workers: bool = True) -> None:
+async def _serve(
+    config: ServerConfig, stop: asyncio.Event, *, workers: bool = True, watchdog: Watchdog | None = None
+) -> None:
     assert config.database.url is not None
     assert_upb()
     if config.auto_migrate:
@@ -80,17 +96,65 @@ async def _serve(config: ServerConfig, stop: asyncio.Event, *, workers: bool = T
     finally:
         ready.cancel()
         stopped.cancel()
-        if worker is not None:
-            await worker.stop()  # ends after the account it is on; the rest waits for the next run
-        # No new picks first, then the final history flush.
-        runtime.servicer.draining = True
-        await doors.stop()
-        await server.stop(config.shutdown_grace)
-        await runtime.stop()
-        await management.stop()
+        if watchdog is not None:
+            watchdog.start(config.shutdown_deadline + WATCHDOG_MARGIN)
+        await _shutdown(config, runtime, server, doors, management, worker, router)
+
+
+async def _shutdown(
+    config: ServerConfig,
+    runtime: RouterRuntime,
+    server: app.App,
+    doors: Doors,
+    management: ManagementRuntime,
+    worker: InProcessWorker | None,
+    router: asyncio.Task[None],
+) -> None:
+    """Every step within what is left of one deadline (``server/shutdown.py``): the
+    process ends by ``SENDINGIP_SHUTDOWN_DEADLINE`` whatever PostgreSQL does, with the
+    history it could not write on disk before that."""
+    deadline = Deadline(config.shutdown_deadline)
+    # Beside the router's stop: the worker ends after the account it is on.
+    worker_stopped = asyncio.create_task(worker.stop(deadline)) if worker is not None else None
+    # No new picks first, then the final history flush.
+    runtime.servicer.draining = True
+    await deadline.run("doors stop", doors.stop(), limit=DOORS_WAIT)
+    grace = min(config.shutdown_grace, deadline.left() / 2)
+    await deadline.run("gRPC server stop", server.stop(grace), limit=grace + DOORS_WAIT)
+    # No calls any more: Management's pool and the key refresh can go beside the router's stop.
+    management_stopped = asyncio.create_task(deadline.run("management stop", management.stop()))
+    if not await deadline.run("router stop", runtime.stop(deadline)):
+        await cancel(router, "router", deadline.seconds)
+    await management_stopped
+    if worker_stopped is not None:
+        await worker_stopped
+    if not router.cancelled():
         await router  # re-raises a side task's failure: exit non-zero, loudly
-        if worker is not None:
-            worker.raise_failure()
+    if worker is not None:
+        worker.raise_failure()
+
+
+class Watchdog:
+    """The last resort: a task that ignores its cancellation (the event loop waits for
+    every task when it closes) must not hold the process past the container's grace,
+    which would SIGKILL it anyway, without a word."""
+
+    def __init__(self) -> None:
+        self._timer: threading.Timer | None = None
+
+    def start(self, seconds: float) -> None:
+        def expire() -> None:
+            log.error("shutdown still not done %.1fs after SIGTERM; exiting now", seconds)
+            logging.shutdown()
+            os._exit(1)
+
+        self._timer = threading.Timer(seconds, expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 class InProcessWorker:
@@ -115,13 +179,15 @@ class InProcessWorker:
             self._worker = Worker(pool, self.url, self.config)
             await self._worker.run()
         finally:
-            await pool.close()
+            await close_pool(pool, POOL_CLOSE_WAIT)  # Pool.close() alone waits for ever on a frozen server
 
-    async def stop(self) -> None:
+    async def stop(self, deadline: Deadline) -> None:
+        """Waits for the account in progress within ``deadline``; cancelled beyond it (the
+        account's transaction rolls back, as after a crash)."""
         if self._worker is not None:
             self._worker.stop()
-        if self._task is not None:
-            await asyncio.wait([self._task], timeout=30)
+        if self._task is not None and not self._task.done():
+            await deadline.run("in-process worker stop", self._task)
 
     def raise_failure(self) -> None:
         if self._task is not None and self._task.done() and not self._task.cancelled():

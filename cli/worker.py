@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from datetime import date
 from typing import Any
@@ -12,7 +13,11 @@ from cli.runtime import database, run_async, until_signalled
 from store.config import DatabaseConfig
 from store.database import connect, create_pool
 from store.migrate import apply_migrations
+from store.outage import cause
+from workers.rebalance.run import UNREACHABLE
 from workers.service import Worker, WorkerConfig
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
@@ -45,22 +50,33 @@ def command(args: argparse.Namespace) -> int:
     config = WorkerConfig.from_env()
     with database(DatabaseConfig.from_env()) as db:
         if args.once:
-            return run_async(_once(db.url, config, args.as_of, args.lock_timeout))
+            return run_async(until_signalled(lambda stop: _once(db.url, config, args.as_of, args.lock_timeout, stop)))
         return run_async(until_signalled(lambda stop: _forever(db.url, config, stop)))
 
 
-async def _once(url: str, config: WorkerConfig, as_of: date | None, lock_timeout: float) -> int:
+async def _once(url: str, config: WorkerConfig, as_of: date | None, lock_timeout: float, stop: asyncio.Event) -> int:
     async with connect(url) as conn:
         await apply_migrations(conn)
     pool = await create_pool(url, size=5)
-    worker = Worker(pool, url, config)
+    worker = Worker(pool, url, config, stop=stop)  # SIGTERM/Ctrl-C: stop between accounts
     try:
-        report = await worker.rebalance_once(as_of, lock_timeout=lock_timeout, progress=_progress)
+        try:
+            report = await worker.rebalance_once(as_of, lock_timeout=lock_timeout, progress=_progress)
+        except UNREACHABLE as exc:
+            print(
+                f"error: PostgreSQL unreachable during the rebalance ({cause(exc)}); "
+                "the accounts applied before stay applied: run it again",
+                file=sys.stderr,
+            )
+            return 1
         if report is None:
+            if stop.is_set():
+                print("stopped before the rebalance began", file=sys.stderr)
+                return 1
             print(f"error: another rebalance is running; waited {lock_timeout:.0f}s", file=sys.stderr)
             return 1
         print(report.summary())
-        return 1 if report.failed else 0
+        return 1 if report.failed or report.stopped else 0
     finally:
         await pool.close()
 
@@ -74,12 +90,10 @@ async def _forever(url: str, config: WorkerConfig, stop: asyncio.Event) -> int:
     async with connect(url) as conn:
         await apply_migrations(conn)
     pool = await create_pool(url, size=5)
-    worker = Worker(pool, url, config)
-    task = asyncio.create_task(worker.run(), name="rebalancer")
+    worker = Worker(pool, url, config, stop=stop)  # SIGTERM: stop between accounts (README)
     try:
-        await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
-        worker.stop()
-        await task
+        await worker.run()
     finally:
         await pool.close()
+    log.info("worker stopped")
     return 0

@@ -11,6 +11,7 @@ happens once, at registration; a call pays one ``is`` test per message.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
@@ -40,6 +41,16 @@ def _deserializer(inner: Callable[[bytes], Any], method: str) -> Callable[[bytes
     return deserialize
 
 
+async def each_response(result: Any) -> AsyncIterator[Any]:
+    """What a response-streaming behaviour sends: it is an async generator, or a coroutine
+    that writes with ``context.write`` (grpc's health ``Watch``) and has sent all once awaited."""
+    if inspect.isawaitable(result):
+        await result
+        return
+    async for response in result:
+        yield response
+
+
 def _checked_iterator(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
     async def checked() -> AsyncIterator[Any]:
         async for request in requests:
@@ -66,7 +77,7 @@ def safe_handler(handler: grpc.RpcMethodHandler[Any, Any], method: str) -> grpc.
             async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
                 if request.__class__ is Malformed:
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
-                async for response in behaviour(request, context):
+                async for response in each_response(behaviour(request, context)):
                     yield response
 
             return grpc.unary_stream_rpc_method_handler(unary_stream, deserialize, serialize)
@@ -86,7 +97,7 @@ def safe_handler(handler: grpc.RpcMethodHandler[Any, Any], method: str) -> grpc.
         async def stream_stream(
             requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
-            async for response in streamer(_checked_iterator(requests, context), context):
+            async for response in each_response(streamer(_checked_iterator(requests, context), context)):
                 yield response
 
         return grpc.stream_stream_rpc_method_handler(stream_stream, deserialize, serialize)

@@ -34,8 +34,14 @@ def open_database(config: DatabaseConfig) -> Database:
     return Database(url=embedded.start(), embedded=embedded)
 
 
-async def create_pool(url: str, *, size: int = 10, min_size: int = 1, **kwargs: Any) -> asyncpg.Pool:
-    """An asyncpg pool. Session state (LISTEN, advisory locks) never lives on it."""
+async def create_pool(url: str, *, size: int = 10, min_size: int = 0, **kwargs: Any) -> asyncpg.Pool:
+    """An asyncpg pool. Session state (LISTEN, advisory locks) never lives on it.
+
+    ``min_size`` 0: with a floor, asyncpg (0.32) reconnects in the background while
+    PostgreSQL is away and logs a warning with a traceback at every try; without one,
+    connections are made when a caller needs one, and the caller's loop logs the outage
+    once (``store/outage.py``).
+    """
     pool = await asyncpg.create_pool(
         url, min_size=min_size, max_size=size, init=_init_connection, command_timeout=60, **kwargs
     )

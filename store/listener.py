@@ -3,7 +3,8 @@
 A pooled connection is reset on release (``UNLISTEN *``), so LISTEN never lives there.
 A NOTIFY sent while the connection is down is lost: ``on_connect`` runs after every
 (re)connect so the consumer can catch up by polling, and consumers keep polling anyway;
-a lost notification only delays an update.
+a lost notification only delays an update. While PostgreSQL is away the retries are
+logged as one outage (``store/outage.py``), not one line each.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+
+from store.outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ class Listener:
     async def run(self) -> None:
         """Listen until ``stop()``; reconnect with backoff whenever the connection drops."""
         backoff = 0.1
+        outage = Outage(log, f"listen channel={self.channel}")
         while not self._stopping.is_set():
             lost = asyncio.Event()
             conn: asyncpg.Connection | None = None
@@ -46,15 +50,16 @@ class Listener:
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(self.channel, self._deliver)
                 self.connected.set()
-                log.info("listening channel=%s", self.channel)
+                if not outage.recovered():
+                    log.info("listening channel=%s", self.channel)
                 backoff = 0.1
                 if self.on_connect is not None:
                     await self.on_connect()
                 await _first(lost.wait(), self._stopping.wait())
                 if lost.is_set():
-                    log.warning("listen connection lost channel=%s; reconnecting", self.channel)
+                    outage.failed(ConnectionError("the LISTEN connection was lost"), "reconnecting")
             except Exception as exc:  # any failure (including on_connect's) means: reconnect
-                log.warning("listen channel=%s failed: %s; retrying in %.1fs", self.channel, exc, backoff)
+                outage.failed(exc, f"reconnecting every {self.max_backoff:.0f}s at most")
                 await _first(asyncio.sleep(backoff), self._stopping.wait())
                 backoff = min(backoff * 2, self.max_backoff)
             finally:

@@ -2,7 +2,8 @@
 and a fresh database per test made from it (``CREATE DATABASE … TEMPLATE``).
 
 The PostgreSQL is ``SENDINGIP_TEST_DATABASE_URL`` when set (any database on the server;
-the tests create and drop their own), else an embedded one in a temporary folder.
+the tests create and drop their own), else an embedded one in a folder of its own outside
+pytest's temporary folders (``tests/embedded_pg.py`` says why).
 """
 
 from __future__ import annotations
@@ -18,22 +19,24 @@ import pytest
 from store.database import connect, with_database
 from store.embedded import EmbeddedPostgres
 from store.migrate import apply_migrations
+from tests.embedded_pg import own_folder
 
 RUN_ID = uuid.uuid4().hex[:8]
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     """Admin URL of the PostgreSQL server the tests use."""
     url = os.environ.get("SENDINGIP_TEST_DATABASE_URL")
     if url:
         yield url
         return
-    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("embedded-pg"))
-    try:
-        yield embedded.start()
-    finally:
-        embedded.stop()
+    with own_folder() as folder:
+        embedded = EmbeddedPostgres(folder / "pg")
+        try:
+            yield embedded.start()
+        finally:
+            embedded.stop()
 
 
 @pytest.fixture(scope="session")

@@ -63,11 +63,11 @@ class SessionLock:
         log.debug("lock %s acquired", self.name)
         return True
 
-    async def acquire(self, timeout: float, poll: float = 0.2) -> bool:
-        """Wait up to ``timeout`` seconds for the lock."""
+    async def acquire(self, timeout: float, poll: float = 0.2, cancel: asyncio.Event | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for the lock; give up at once when ``cancel`` is set."""
         deadline = asyncio.get_running_loop().time() + timeout
         while not await self.try_acquire():
-            if asyncio.get_running_loop().time() >= deadline:
+            if asyncio.get_running_loop().time() >= deadline or (cancel is not None and cancel.is_set()):
                 return False
             await asyncio.sleep(poll)
         return True

@@ -1,5 +1,9 @@
 """The worker loop: be the active rebalancer (or its hot standby) and rebalance every
-few minutes and right after each UTC day boundary."""
+few minutes and right after each UTC day boundary.
+
+``stop()`` (SIGTERM) ends a rebalance in progress between accounts: the transactions under
+way commit, no other begins, and the worker exits within about one account's time.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 
 from store.config import env_seconds
+from store.outage import Outage
 from workers.leader import LEADER, RUN, SessionLock
 from workers.rebalance.run import Progress, RebalanceReport, rebalance
 
@@ -50,6 +55,8 @@ class Worker:
         url: str,
         config: WorkerConfig,
         today: Callable[[], date] = utc_today,
+        *,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self.pool = pool
         self.leader = SessionLock(url, LEADER)
@@ -57,18 +64,20 @@ class Worker:
         self.config = config
         self.today = today
         self.last_report: RebalanceReport | None = None
-        self._stop = asyncio.Event()
+        #: Set by ``stop()``, or by whoever passed it in (the entry point's signal handler).
+        self._stop = stop or asyncio.Event()
 
     def stop(self) -> None:
-        """Idempotent; the loop ends after the account it is on."""
+        """Idempotent; a rebalance in progress ends after the accounts it is applying."""
         self._stop.set()
 
     async def run(self) -> None:
+        outage = Outage(log, "worker")
         try:
             role = ""  # logged when it changes: which worker is active is an operator's first question
             while not self._stop.is_set():
                 try:
-                    if await self.leader.try_acquire() and await self.leader.still_held():
+                    if await self._lead(outage):
                         if role != "active":
                             role = "active"
                             log.info("worker active: holds the rebalancer lock")
@@ -82,20 +91,34 @@ class Worker:
                             )
                         await self._sleep(self.config.standby_poll)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("worker: database unavailable (%s); retrying", exc)
+                    outage.failed(exc, f"trying again every {self.config.standby_poll:.1f}s")
                     await self._sleep(self.config.standby_poll)
         finally:
             await self.leader.release()
+
+    async def _lead(self, outage: Outage) -> bool:
+        """True while this worker holds the leader lock; PostgreSQL answering ends ``outage``."""
+        if not await self.leader.try_acquire():
+            outage.recovered()  # it answered: the lock is someone else's
+            return False
+        if await self.leader.still_held():
+            outage.recovered()
+            return True
+        return False
 
     async def rebalance_once(
         self, day: date | None = None, lock_timeout: float = 600.0, progress: Progress | None = None
     ) -> RebalanceReport | None:
         """One rebalance under the run lock; ``None`` when the lock did not come in time."""
-        if not await self.run_lock.acquire(lock_timeout):
+        if not await self.run_lock.acquire(lock_timeout, cancel=self._stop):
             return None
         try:
             report = await rebalance(
-                self.pool, day or self.today(), default_region=self.config.default_region, progress=progress
+                self.pool,
+                day or self.today(),
+                default_region=self.config.default_region,
+                progress=progress,
+                stop=self._stop,
             )
         finally:
             await self.run_lock.release()

@@ -34,8 +34,8 @@ class AdapterConfig:
     #: whose clients the Postfix and line doors accept. They speak no TLS, so a
     #: non-loopback listen address needs this list; without it only loopback clients.
     allow: tuple[Network, ...] = ()
-    #: ``SENDINGIP_ADAPTER_MAX_CONNECTIONS``: most open connections per door; one more is
-    #: closed at once (and logged).
+    #: ``SENDINGIP_ADAPTER_MAX_CONNECTIONS``: most open connections per door; one more
+    #: closes the connection that has been quiet the longest (logged).
     max_connections: int = 1024
     #: ``SENDINGIP_ADAPTER_IDLE_TIMEOUT``: seconds a connection may sit with no request
     #: before it is closed (Postfix's own policy client gives up after 300 s idle).
@@ -45,6 +45,10 @@ class AdapterConfig:
     request_timeout: float = 10.0
     #: ``SENDINGIP_HTTP_MAX_BODY_BYTES``: the largest HTTP request body (413 above it).
     max_body_bytes: int = 4 * 1024 * 1024
+    #: ``SENDINGIP_ADAPTER_MAX_BUFFERED_BYTES``: most bytes of requests still arriving that
+    #: a door holds, all its connections together; beyond, the connections whose requests
+    #: began first are closed (at least ``SENDINGIP_HTTP_MAX_BODY_BYTES``).
+    max_buffered_bytes: int = 32 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AdapterConfig:
@@ -65,7 +69,15 @@ class AdapterConfig:
             idle_timeout=env_seconds(env, "SENDINGIP_ADAPTER_IDLE_TIMEOUT", cls.idle_timeout),
             request_timeout=env_seconds(env, "SENDINGIP_ADAPTER_REQUEST_TIMEOUT", cls.request_timeout),
             max_body_bytes=env_int(env, "SENDINGIP_HTTP_MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
+            max_buffered_bytes=env_int(
+                env, "SENDINGIP_ADAPTER_MAX_BUFFERED_BYTES", cls.max_buffered_bytes, minimum=1024
+            ),
         )
+        if config.max_buffered_bytes < config.max_body_bytes:
+            raise ConfigError(
+                f"SENDINGIP_ADAPTER_MAX_BUFFERED_BYTES={config.max_buffered_bytes} is below "
+                f"SENDINGIP_HTTP_MAX_BODY_BYTES={config.max_body_bytes}: a request of the largest size could never arrive"
+            )
         if (config.postfix_listen or config.line_listen) and not config.adapter_key:
             raise ConfigError(
                 "SENDINGIP_POSTFIX_LISTEN / SENDINGIP_LINE_LISTEN need SENDINGIP_ADAPTER_KEY: the key (with the "

@@ -360,6 +360,9 @@ class HttpConnection(Connection):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
+        # The parser and this connection refer to each other: without this, a body cut off
+        # stays in memory until the garbage collector's next full pass.
+        self.body, self.more = b"", None
         if self.linger is not None:
             self.linger.cancel()
         if self.pending:
@@ -440,6 +443,7 @@ class HttpConnection(Connection):
         target = self.target
         if target is None or not target.body:
             return  # a body nobody reads is not kept
+        self.listener.hold(self, len(chunk))  # bounded across connections (listener.py)
         if not self.body:
             self.body = chunk
         elif self.more is None:
@@ -454,6 +458,7 @@ class HttpConnection(Connection):
         body = self.body if self.more is None else b"".join(self.more)
         self.body = b""
         self.more = None
+        self.listener.release(self)
         keep = _KEEP if self.parser.should_keep_alive() else _CLOSE
         if keep and self.connection_header:
             if self.parser.should_upgrade():

@@ -1,10 +1,18 @@
 """One TCP listener of a door, with the bounds every door shares.
 
-A door is an ``asyncio.Protocol`` subclass of ``Connection``; ``Listener`` counts the open
-connections and closes one more than ``max_connections`` at once, refuses clients outside
-the allow-list, and sweeps once a second for connections that sat idle too long or whose
-request has been arriving for too long (a slow sender). The sweep costs the hot path one
-``monotonic()`` per request instead of a timer per request.
+A door is an ``asyncio.Protocol`` subclass of ``Connection``; ``Listener`` keeps the open
+connections in the order they were last active, refuses clients outside the allow-list, and
+sweeps once a second for connections that sat idle too long or whose request has been
+arriving for too long (a slow sender). The sweep costs the hot path one ``monotonic()`` per
+request instead of a timer per request.
+
+At ``max_connections``, a new connection closes the one that has been quiet the longest
+rather than being refused itself: a flood of idle or half-sent connections then pushes out
+its own connections, and an MTA that connects and sends its request at once is served
+(issue 13: refusing the newcomer let 1,024 idle connections keep every pick out for the
+whole idle timeout). Likewise for memory: a door tells the listener (``hold``) the bytes it
+keeps of a request still arriving, and over ``max_buffered_bytes`` in all the connections
+whose requests began first are closed (200 bodies each stopped short of 4 MB held 630 MB).
 
 The socket is bound without SO_REUSEPORT: a second server on a port this one holds fails
 to start (SPEC §4: no silent port sharing).
@@ -18,6 +26,7 @@ import errno
 import ipaddress
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import cast
 
@@ -42,6 +51,8 @@ class Connection(asyncio.Protocol):
     #: When the current request began arriving (0 while none is), and the last activity.
     began = 0.0
     last = 0.0
+    #: Bytes the door keeps of the request still arriving (``Listener.hold``).
+    held = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TCPTransport is no asyncio.Transport subclass (isinstance is False), though it
@@ -59,10 +70,12 @@ class Connection(asyncio.Protocol):
     def begin(self) -> None:
         if not self.began:
             self.began = time.monotonic()
+            self.listener.active(self)
 
     def end(self) -> None:
         self.began = 0.0
         self.last = time.monotonic()
+        self.listener.active(self)
 
     def timed_out(self, reason: str) -> None:
         """Called by the sweep; doors may override to answer before closing."""
@@ -83,8 +96,15 @@ class Listener:
         self.factory = factory
         self.config = config
         self.allow: tuple[Network, ...] | None = None if trusted else config.allow
-        self.connections: set[Connection] = set()
+        #: The open connections, the one quiet the longest first.
+        self.connections: OrderedDict[Connection, None] = OrderedDict()
         self.refused = 0
+        #: Connections closed to make room for a new one.
+        self.evicted = 0
+        #: Bytes of requests still arriving, all connections together, and the connections
+        #: closed to bring it under ``max_buffered_bytes``.
+        self.held = 0
+        self.shed = 0
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         if self.allow == () and not is_loopback(self.host):
@@ -131,15 +151,77 @@ class Listener:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
 
     def admit(self, conn: Connection) -> None:
-        if len(self.connections) >= self.config.max_connections:
-            self._refuse(conn, f"{len(self.connections)} connections open, the most allowed")
-        elif self.allow is not None and not self._allowed(conn.peer):
+        if self.allow is not None and not self._allowed(conn.peer):
             self._refuse(conn, "not in SENDINGIP_ADAPTER_ALLOW")
-        else:
-            self.connections.add(conn)
+            return
+        if len(self.connections) >= self.config.max_connections:
+            self._make_room()
+        self.connections[conn] = None
+
+    def active(self, conn: Connection) -> None:
+        """``conn`` began or finished a request: it goes to the back of the eviction order."""
+        if conn in self.connections:
+            self.connections.move_to_end(conn)
 
     def forget(self, conn: Connection) -> None:
-        self.connections.discard(conn)
+        self.connections.pop(conn, None)
+        self.release(conn)
+
+    def hold(self, conn: Connection, size: int) -> None:
+        """``conn`` keeps ``size`` more bytes of a request that has not arrived whole."""
+        conn.held += size
+        self.held += size
+        if self.held > self.config.max_buffered_bytes:
+            self._shed()
+
+    def release(self, conn: Connection) -> None:
+        """``conn``'s request has arrived whole (or the connection is gone)."""
+        self.held -= conn.held
+        conn.held = 0
+
+    def _shed(self) -> None:
+        # Down to three quarters, so that a flood does not make every read scan the connections.
+        goal = self.config.max_buffered_bytes * 3 // 4
+        for conn in list(self.connections):  # the one quiet the longest first
+            if self.held <= goal:
+                break
+            if not conn.held:
+                continue
+            self.shed += 1
+            if self.shed == 1 or self.shed % 1000 == 0:
+                log.warning(
+                    "%s door: requests still arriving hold more than %d bytes (SENDINGIP_ADAPTER_MAX_BUFFERED_BYTES); "
+                    "closed the connection whose request began first peer=%s (closed so far: %d)",
+                    self.name,
+                    self.config.max_buffered_bytes,
+                    conn.peer,
+                    self.shed,
+                )
+            self.release(conn)
+            self.connections.pop(conn, None)
+            if conn.transport is not None:
+                conn.transport.abort()
+
+    def _make_room(self) -> None:
+        quiet, _ = self.connections.popitem(last=False)
+        self.evicted += 1
+        # One line per eviction would let a flood fill the log: the first, then every 1000th.
+        if self.evicted == 1 or self.evicted % 1000 == 0:
+            log.warning(
+                "%s door: %d connections open, the most allowed (SENDINGIP_ADAPTER_MAX_CONNECTIONS); closed the one "
+                "quiet the longest peer=%s to make room (closed so far: %d)",
+                self.name,
+                self.config.max_connections,
+                quiet.peer,
+                self.evicted,
+            )
+        transport = quiet.transport
+        if transport is None:
+            return
+        if quiet.began or transport.get_write_buffer_size():
+            transport.abort()  # a half-sent request, or answers it does not read: no lingering
+        else:
+            transport.close()
 
     def _allowed(self, peer: str) -> bool:
         try:

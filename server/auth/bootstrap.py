@@ -1,9 +1,19 @@
-"""The first start of a fresh install: make an admin key and show it once."""
+"""The first start of a fresh install: make an admin key and show it once.
+
+The key is printed on standard output, and also written to a file readable by its owner
+only (``SENDINGIP_DATA_DIR/admin-key``): a server started by a service manager, or whose
+output scrolled away, would otherwise leave the operator without any key and no way to
+make one through the API. The log says where the file is (never the key); delete the file
+once the key is stored elsewhere.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from server.auth.store import bootstrap_admin_key
@@ -11,14 +21,23 @@ from store.database import connect
 
 log = logging.getLogger(__name__)
 
+#: The file's name under ``SENDINGIP_DATA_DIR``.
+ADMIN_KEY_FILE = "admin-key"
 
-async def ensure_admin_key(url: str, out: TextIO | None = None) -> str | None:
-    """Create and print an admin key when ``api_keys`` is empty; return its key id."""
+
+async def ensure_admin_key(url: str, out: TextIO | None = None, key_file: Path | None = None) -> str | None:
+    """Create and print an admin key when ``api_keys`` is empty (and write it to ``key_file``,
+    mode 0600); return its key id."""
     async with connect(url) as conn:
         new = await bootstrap_admin_key(conn)
     if new is None:
         return None
-    log.info("created bootstrap admin key key_id=%s", new.key_id)
+    saved = _write_key(key_file, new.token) if key_file is not None else False
+    log.info(
+        "created bootstrap admin key key_id=%s%s",
+        new.key_id,
+        f"; also written to {key_file} (mode 0600: delete it once the key is kept elsewhere)" if saved else "",
+    )
     out = out or sys.stdout
     bar = "=" * 72
     print(
@@ -27,8 +46,32 @@ async def ensure_admin_key(url: str, out: TextIO | None = None) -> str | None:
         "Keep it now; only its hash is stored. For the client commands:\n"
         f"    export SENDINGIP_API_KEY={new.token}\n"
         f"admin key (shown once): {new.token}\n"
-        f"{bar}",
+        + (f"The same key is in {key_file} (readable by this user only); delete it once kept.\n" if saved else "")
+        + bar,
         file=out,
         flush=True,
     )
     return new.key_id
+
+
+def _write_key(path: Path, token: str) -> bool:
+    """Write ``token`` to ``path`` (mode 0600, replacing any older file whole); False, and a
+    log line, when it cannot be written: the printed key is still there."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            os.fchmod(f.fileno(), 0o600)  # whatever the umask
+            f.write(token + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+        return True
+    except OSError as exc:
+        log.warning(
+            "could not write the bootstrap admin key to %s: %s (it is printed on standard output only)", path, exc
+        )
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        return False

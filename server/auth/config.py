@@ -18,6 +18,12 @@ class AuthConfig:
     #: notification (the fallback behind LISTEN/NOTIFY: the most a missed one can delay a
     #: revocation).
     key_refresh_seconds: float = 30.0
+    #: ``SENDINGIP_SAVED_KEYS_MAX_AGE_HOURS``: a server that starts while PostgreSQL is down
+    #: serves the keys it saved on disk (``server/auth/saved.py``) only if PostgreSQL confirmed
+    #: them less than this long ago. A key revoked since then is accepted until PostgreSQL
+    #: answers; this bounds how stale that can be. 0: never serve saved keys (calls are
+    #: UNAVAILABLE until PostgreSQL answers).
+    saved_keys_max_age_hours: float = 24.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AuthConfig:
@@ -37,4 +43,18 @@ class AuthConfig:
             tls_cert=Path(cert) if cert else None,
             tls_key=Path(key) if key else None,
             key_refresh_seconds=refresh,
+            saved_keys_max_age_hours=_hours(env, "SENDINGIP_SAVED_KEYS_MAX_AGE_HOURS", cls.saved_keys_max_age_hours),
         )
+
+
+def _hours(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: expected a number of hours") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"{name}={raw!r}: must be 0 or more")
+    return value

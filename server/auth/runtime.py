@@ -10,7 +10,7 @@ import asyncpg
 
 from server.auth import saved
 from server.auth.authorizer import KeyAuthorizer
-from server.auth.bootstrap import ensure_admin_key
+from server.auth.bootstrap import ADMIN_KEY_FILE, ensure_admin_key
 from server.auth.cache import KeyCache
 from server.config import ServerConfig
 
@@ -21,9 +21,9 @@ class AuthRuntime:
     """``start()`` loads the keys before the server answers; ``stop()`` ends the refresh.
 
     With PostgreSQL unreachable at start the server still starts (the router can serve
-    its snapshot) with the keys saved by its last run (``server/auth/saved.py``); with
-    none saved, calls answer UNAVAILABLE until the first load succeeds, which the
-    refresh loop retries.
+    its snapshot) with the keys saved by its last run (``server/auth/saved.py``) if they
+    are recent enough (``SENDINGIP_SAVED_KEYS_MAX_AGE_HOURS``); without, calls answer
+    UNAVAILABLE until the first load succeeds, which the refresh loop retries.
     """
 
     def __init__(self, config: ServerConfig) -> None:
@@ -36,14 +36,16 @@ class AuthRuntime:
             poll_interval=config.auth.key_refresh_seconds,
             # Next to the routing snapshot (server/router/snapshot.py), for the same reason.
             saved=saved.path_for(config.database.data_dir / "router", self.url),
+            max_saved_age=config.auth.saved_keys_max_age_hours * 3600.0,
         )
+        self.admin_key_file = config.database.data_dir / ADMIN_KEY_FILE
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> KeyAuthorizer:
         try:
             async with asyncio.timeout(15):
                 # A fresh install (no key ever made) gets an admin key, printed once.
-                await ensure_admin_key(self.url)
+                await ensure_admin_key(self.url, key_file=self.admin_key_file)
                 await self.cache.reload()
             log.info("api keys loaded active=%d", len(self.authorizer))
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -13,7 +14,7 @@ import asyncpg
 from sendingip.v1 import types_pb2
 from server.management import validation
 from server.management.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from store import queries
+from store import queries, routing_store
 from store.account_figures import AccountFigures
 
 MANAGEMENT_TYPE_TO_PROTO: Mapping[str, types_pb2.ManagementType] = {
@@ -25,6 +26,18 @@ PROTO_TO_MANAGEMENT_TYPE = {v: k for k, v in MANAGEMENT_TYPE_TO_PROTO.items()}
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+_INT64_MAX = 2**63 - 1
+_INT32_MAX = 2**31 - 1
+
+
+def int64(n: int) -> int:
+    """``n`` as an int64 field holds it. The rebalancer's figures are Python ints, sums of
+    stored counts: however large they grow, a status call must answer, never fail."""
+    return min(n, _INT64_MAX)
+
+
+def int32(n: int) -> int:
+    return min(n, _INT32_MAX)
 
 
 def account_message(row: Mapping[str, Any]) -> types_pb2.Account:
@@ -38,10 +51,10 @@ def account_message(row: Mapping[str, Any]) -> types_pb2.Account:
         transition_started_on=started.isoformat() if started else "",
         transition_progress_percent=figures.transition_progress_percent,
         dedicated_share_percent=figures.dedicated_share_percent,
-        volume_30d=figures.volume_30d,
-        peak_daily_volume_30d=figures.peak_daily_volume_30d,
-        active_days_30d=figures.active_days_30d,
-        required_ips=figures.required_ips,
+        volume_30d=int64(figures.volume_30d),
+        peak_daily_volume_30d=int64(figures.peak_daily_volume_30d),
+        active_days_30d=int32(figures.active_days_30d),
+        required_ips=int32(figures.required_ips),
         dedicated_ip_count=row["dedicated_ip_count"],
         warmup_paused=row["warmup_paused"],
         reason=row["reason"],
@@ -136,4 +149,6 @@ async def create_account(conn: asyncpg.Connection, account_id: str, region: str)
             existing = await conn.fetchval(q["mgmt_account_region"], account_id)
             if existing != region:
                 raise AlreadyExists(f"account {account_id!r} already exists in region {existing!r}")
+        # Its routing entry, so routers route it in its region from now on (SPEC §3 v2).
+        await routing_store.publish_general_accounts(conn, [account_id], datetime.now(UTC).date())
     return await get_account(conn, account_id), created is not None

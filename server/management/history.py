@@ -1,9 +1,22 @@
-"""ImportHistory: set the imported volume of (day, account, IP, provider) keys."""
+"""ImportHistory: set the imported volume of (day, account, IP, provider) keys.
+
+Two bounds keep one admin's import from hurting anyone else (SPEC §3 "Bounds"). A count is
+at most 10^9 per row, so that no sum over the history can overflow. And a row may name only
+an IP that is or was in the account's dedicated pool or in its region's general pool
+(``ip_pool_members`` remembers where an IP was): the routers seed today's warm-up limits
+from today's history of each IP, whoever's it is, so a count imported for another
+tenant's IP would use up that tenant's day. For the same reason a row for today or later
+may name only an IP in the account's pool *now* (an IP the account had last month may be
+another tenant's today), and no row may be later than tomorrow (UTC; a day of slack for
+senders east of Greenwich): history is about the past. Any admin key is bound by this,
+scoped or not.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 import asyncpg
 
@@ -14,12 +27,25 @@ from store import queries
 
 #: Rows per call; the CLI sends 5,000 at a time. Bounded by the gRPC message size too.
 MAX_ROWS_PER_CALL = 100_000
-_MAX_COUNT = 2**62  # far above any daily volume; keeps sums of 30 days inside bigint
+
+Key = tuple[date, str, str, str]  # day, account_id, ip, mailbox_provider
 
 
-def parse_volumes(
-    volumes: Sequence[types_pb2.DailyVolume], providers: Collection[str]
-) -> dict[tuple[date, str, str, str], int]:
+@dataclass(slots=True)
+class NamedIP:
+    """The first row that names an (account, IP) pair, and the first such row for today or later."""
+
+    row: int
+    current_row: int | None = None
+
+
+@dataclass(slots=True)
+class Volumes:
+    rows: dict[Key, int] = field(default_factory=dict)
+    ips: dict[tuple[str, str], NamedIP] = field(default_factory=dict)
+
+
+def parse_volumes(volumes: Sequence[types_pb2.DailyVolume], providers: Collection[str], today: date) -> Volumes:
     """Every row validated (the error names the row and the field); a key given twice
     keeps its last count, as two imports of it in a row would. ``providers`` are the
     policy's mailbox providers: history for another would never be used."""
@@ -27,35 +53,81 @@ def parse_volumes(
         raise InvalidArgument("volumes must hold at least one row")
     if len(volumes) > MAX_ROWS_PER_CALL:
         raise InvalidArgument(f"volumes: at most {MAX_ROWS_PER_CALL} rows per call, got {len(volumes)}")
-    rows: dict[tuple[date, str, str, str], int] = {}
+    latest = today + timedelta(days=1)
+    parsed = Volumes()
     for i, v in enumerate(volumes):
-        field = f"volumes[{i}]"
-        account = validation.account_id(v.account_id, f"{field}.account_id")
-        day = validation.day(v.day, f"{field}.day")
-        provider = validation.provider(v.mailbox_provider, f"{field}.mailbox_provider")
+        name = f"volumes[{i}]"
+        account = validation.account_id(v.account_id, f"{name}.account_id")
+        day = validation.day(v.day, f"{name}.day")
+        if day > latest:
+            raise InvalidArgument(f"{name}.day {v.day} is in the future: history goes up to {latest} (UTC)")
+        provider = validation.provider(v.mailbox_provider, f"{name}.mailbox_provider")
         if provider not in providers:
             raise InvalidArgument(
-                f"{field}.mailbox_provider {provider!r} is not one of the policy's providers "
+                f"{name}.mailbox_provider {provider!r} is not one of the policy's providers "
                 f"({', '.join(providers)}); history for other receivers goes under 'other'"
             )
-        ip = str(validation.ip(v.ip, f"{field}.ip")) if v.ip else ""
-        if not 0 <= v.count <= _MAX_COUNT:
-            raise InvalidArgument(f"{field}.count must be >= 0, got {v.count}")
-        rows[(day, account, ip, provider)] = v.count
-    return rows
+        ip = str(validation.ip(v.ip, f"{name}.ip")) if v.ip else ""
+        parsed.rows[(day, account, ip, provider)] = validation.count(v.count, f"{name}.count")
+        if ip:
+            named = parsed.ips.setdefault((account, ip), NamedIP(i))
+            if day >= today and named.current_row is None:
+                named.current_row = i
+    return parsed
 
 
-async def import_history(conn: asyncpg.Connection, volumes: Sequence[types_pb2.DailyVolume]) -> int:
-    """Validate every row, then write them in one statement; the number of keys written."""
-    providers = await conn.fetchval(queries.load()["mgmt_mailbox_providers"])
-    rows = parse_volumes(volumes, providers)
-    keys = list(rows)
+async def check_pools(conn: asyncpg.Connection, ips: dict[tuple[str, str], NamedIP]) -> None:
+    """Each (account, IP) pair named must be allowed (the module's docstring says why);
+    the error names the first row that breaks the rule."""
+    if not ips:
+        return
+    pairs = list(ips)
+    found = await conn.fetch(queries.load()["mgmt_history_ip_pools"], [a for a, _ in pairs], [ip for _, ip in pairs])
+    errors: list[tuple[int, str]] = []
+    for r in found:
+        named = ips[(r["account_id"], r["ip"])]
+        problem = _refusal(r, named)
+        if problem is not None:
+            errors.append(problem)
+    if errors:
+        raise InvalidArgument(min(errors)[1])
+
+
+def _refusal(r: asyncpg.Record, named: NamedIP) -> tuple[int, str] | None:
+    account, ip, region = r["account_id"], r["ip"], r["region"]
+    if region is None:
+        return named.row, (
+            f"volumes[{named.row}].ip {ip}: account {account!r} does not exist yet, so no IP is its own; "
+            "create the account first (its region says which IPs it may name) or leave ip empty"
+        )
+    if not r["was_in_pool"]:
+        return named.row, (
+            f"volumes[{named.row}].ip {ip} is not and never was in account {account!r}'s dedicated pool "
+            f"or in the general pool of its region {region!r}; import history through other IPs with ip empty"
+        )
+    if named.current_row is not None and not r["in_pool_now"]:
+        return named.current_row, (
+            f"volumes[{named.current_row}].ip {ip} has left account {account!r}'s pools: a row for today "
+            "or later may name only an IP in them now (today's count of an IP limits whoever has it); "
+            "leave ip empty"
+        )
+    return None
+
+
+async def import_history(conn: asyncpg.Connection, volumes: Sequence[types_pb2.DailyVolume], today: date) -> int:
+    """Validate every row, then write them in one statement; the number of keys written.
+    ``today`` is the server's UTC day."""
+    q = queries.load()
+    providers = await conn.fetchval(q["mgmt_mailbox_providers"])
+    parsed = parse_volumes(volumes, providers, today)
+    await check_pools(conn, parsed.ips)
+    keys = list(parsed.rows)
     await conn.execute(
-        queries.load()["mgmt_import_history"],
+        q["mgmt_import_history"],
         [k[0] for k in keys],
         [k[1] for k in keys],
         [k[2] for k in keys],
         [k[3] for k in keys],
-        list(rows.values()),
+        list(parsed.rows.values()),
     )
     return len(keys)

@@ -122,7 +122,7 @@ async def list_sending_ips(
                 status=_STATUS[status],
                 warmup_percent=100.0 if status == "active" else ip_figures.warmup_percent,
                 traffic_share_percent=0.0 if status == "draining" else ip_figures.traffic_share_percent,
-                daily_limit=ip_figures.daily_limit,
+                daily_limit=accounts.int64(ip_figures.daily_limit),
                 sent_today=r["sent_today"],
                 assigned_on=r["assigned_on"].isoformat(),
             )

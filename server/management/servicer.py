@@ -129,8 +129,10 @@ class ManagementServicer(management_pb2_grpc.ManagementServicer):
     async def ImportHistory(
         self, request: management_pb2.ImportHistoryRequest, context: Context
     ) -> management_pb2.ImportHistoryResponse:
+        today = self.clock().date()
+
         async def work(conn: asyncpg.Connection) -> management_pb2.ImportHistoryResponse:
-            rows = await history.import_history(conn, request.volumes)
+            rows = await history.import_history(conn, request.volumes, today)
             self._audit(context, "ImportHistory", f"rows={rows}")
             return management_pb2.ImportHistoryResponse(rows=rows)
 

@@ -1,20 +1,20 @@
 """Field checks shared by the Management calls; each raises ``InvalidArgument`` naming
-the field and the rule (SPEC §3). Pure functions."""
+the field and the rule (SPEC §3). Pure functions. An address and a count follow the
+router's rules (server/router/validate.py), which this module wraps, never restates."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from datetime import date
 
 from server.management.errors import InvalidArgument
+from server.router import validate
+from server.router.validate import IPAddress, RequestError
 
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 _REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _PROVIDER = re.compile(r"[a-z0-9_-]{1,32}")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def account_id(value: str, field: str = "account_id") -> str:
@@ -36,14 +36,20 @@ def region(value: str, field: str = "region") -> str:
 
 
 def ip(value: str, field: str) -> IPAddress:
-    """One IPv4 or IPv6 address (not a network, not unspecified or multicast)."""
+    """A sending address by the router's rule (``server.router.validate.ip_address``), so
+    that AddIPs, ImportHistory and ReportOutcomes accept exactly the same addresses."""
     try:
-        address = ipaddress.ip_address(value.strip())
-    except ValueError:
-        raise InvalidArgument(f"{field} {value[:80]!r} is not an IPv4 or IPv6 address") from None
-    if address.is_unspecified or address.is_multicast:
-        raise InvalidArgument(f"{field} {value!r} cannot be a sending address (unspecified or multicast)")
-    return address
+        return validate.ip_address(value, field)
+    except RequestError as exc:
+        raise InvalidArgument(str(exc)) from None
+
+
+def count(value: int, field: str) -> int:
+    """A count by the router's rule (``server.router.validate.count``): 0 to 10^9."""
+    try:
+        return validate.count(value, field)
+    except RequestError as exc:
+        raise InvalidArgument(str(exc)) from None
 
 
 def day(value: str, field: str) -> date:

@@ -3,7 +3,9 @@ counters and the history buffer. This is the whole hot path behind every door.
 
 ``choose`` answers with a plain ``Answer`` tuple; each door writes it in its own
 format (``select`` as the gRPC response, the HTTP door as JSON, the MTA doors as an
-IP). One engine per router process: a pick is counted once, whichever door it came in by.
+IP). One engine per router process: a pick is counted once, whichever door it came in by,
+and the same message asked again within ten minutes without ``retry`` gets the answer it
+got the first time and is not counted again (SPEC §3 v2; ``repeats``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import NamedTuple
 from sendingip.v1 import router_pb2, types_pb2
 from server.router.history import HistoryBuffer
 from server.router.limits import SECONDS_PER_DAY, DailyLimits
-from server.router.pick import draw, pick
+from server.router.pick import draw_keyed, pick
+from server.router.repeats import MAX_PICKS, RecentPicks
 from server.router.table import RoutingTable
 
 _GENERAL = types_pb2.MANAGEMENT_TYPE_GENERAL
@@ -62,16 +65,20 @@ class Engine:
         *,
         default_region: str,
         clock: Callable[[], float] = time.time,
+        repeat_window_picks: int = MAX_PICKS,
     ) -> None:
         self.table = table
         self.limits = limits
         self.history = history
         self.default_region = default_region
         self.clock = clock
-        #: Counted picks by types_pb2.PoolType value, overflowed picks, retries (uncounted).
+        #: Counted picks by types_pb2.PoolType value, overflowed picks, retries and repeats
+        #: (both uncounted).
         self.picks = [0, 0, 0]
         self.overflows = 0
         self.retries = 0
+        self.repeats = 0
+        self.recent: RecentPicks[Answer] = RecentPicks(repeat_window_picks)
 
     def select(self, request: router_pb2.SelectSendingIPRequest, provider: str) -> router_pb2.SelectSendingIPResponse:
         """``choose`` for a gRPC request, as the gRPC response (tests and the in-process bench)."""
@@ -82,18 +89,43 @@ class Engine:
         table = self.table
         if not table.loaded:
             raise NotLoaded
+        u, k, digest = draw_keyed(account_id, message_id)
+        now = self.clock()
+        if retry:
+            self.retries += 1
+            return self._pick(table, account_id, region, provider, u, k, now, count=False)
+        # A message with recipients at two providers is two deliveries: the provider is part
+        # of the key (its hash is cached in the str and stable within this process).
+        key = digest ^ hash(provider)
+        recent = self.recent
+        seen = recent.seen(key, now)
+        if seen is not None:
+            self.repeats += 1
+            return seen
+        return recent.remember(key, self._pick(table, account_id, region, provider, u, k, now, count=True))
+
+    def _pick(
+        self,
+        table: RoutingTable,
+        account_id: str,
+        region: str,
+        provider: str,
+        u: float,
+        k: int,
+        now: float,
+        *,
+        count: bool,
+    ) -> Answer:
+        """The pick, counted into today's limits and the history when ``count``."""
         account = table.accounts.get(account_id)
         region_name = account.region if account is not None else region or self.default_region
         general = table.regions.get(region_name)
-        u, k = draw(account_id, message_id)
         limits = self.limits
-        day = int(self.clock() // SECONDS_PER_DAY)
+        day = int(now // SECONDS_PER_DAY)
         if day != limits.day:
             limits.roll(day)
         choice = pick(account, general, region_name, provider, u, k, limits.headroom)
-        if retry:
-            self.retries += 1
-        else:
+        if count:
             if choice.limit is not None:
                 limits.count(choice.ip, provider, choice.limit)
             self.history.add((day, account_id, choice.ip, provider))

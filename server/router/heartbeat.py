@@ -17,6 +17,7 @@ import asyncpg
 
 from server.router.limits import DailyLimits
 from store import queries
+from store.outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class Heartbeat:
         self.address = address
         self.interval = interval
         self.failures = 0
+        self._outage = Outage(log, f"heartbeat router_id={router_id}")
         self._last_prune = float("-inf")  # prune at the first beat
 
     async def beat(self) -> int:
@@ -66,9 +68,10 @@ class Heartbeat:
             try:
                 await self.beat()
                 self.failures = 0
+                self._outage.recovered()
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self.failures += 1
-                log.warning("heartbeat failed router_id=%s attempt=%d: %s", self.router_id, self.failures, exc)
+                self._outage.failed(exc, f"keeping live routers={self.limits.live_routers}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), self.interval)
 

@@ -26,6 +26,7 @@ from server.router.pacing import REST_SECONDS, SLICE_SECONDS, Pacer
 from server.router.table import RoutingTable, compile_entry
 from store import queries
 from store.listener import Listener
+from store.outage import Outage
 from store.routing_store import ROUTING_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class Loader:
         self.last_reload_entries = 0
         self.reloads = 0
         self.errors = 0
+        self._outage = Outage(log, "routing table sync")
 
     @property
     def busy(self) -> bool:
@@ -172,8 +174,7 @@ class Loader:
                 return
             try:
                 await self.sync()
+                self._outage.recovered()
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self.errors += 1
-                log.warning(
-                    "routing table sync failed version=%d (serving the table as it is): %s", self.table.version, exc
-                )
+                self._outage.failed(exc, f"serving the table as it is (version={self.table.version})")

@@ -46,6 +46,24 @@ class RouterCollector:
         yield CounterMetricFamily(
             "sendingip_router_retries", "Retry picks (answered, not counted)", value=engine.retries
         )
+        yield CounterMetricFamily(
+            "sendingip_router_repeats",
+            "The same message asked again within 10 minutes without retry (answered as before, not counted)",
+            value=engine.repeats,
+        )
+        yield GaugeMetricFamily(
+            "sendingip_router_repeat_window_picks", "Picks remembered to recognise repeats", value=len(engine.recent)
+        )
+        yield CounterMetricFamily(
+            "sendingip_router_repeat_window_forgotten_early",
+            "Picks forgotten before 10 minutes because the window was full (SENDINGIP_REPEAT_WINDOW_PICKS)",
+            value=engine.recent.forgotten_early,
+        )
+        yield CounterMetricFamily(
+            "sendingip_router_expired_calls",
+            "Pick calls whose deadline had passed on arrival (DEADLINE_EXCEEDED, not counted)",
+            value=rt.servicer.expired,
+        )
         yield GaugeMetricFamily(
             "sendingip_router_live_routers", "Live routers sharing each daily limit", value=rt.limits.live_routers
         )

@@ -50,11 +50,18 @@ class NoGeneralPool(LookupError):
 
 def draw(account_id: str, message_id: str) -> tuple[float, int]:
     """(u in [0, 1), k a 64-bit integer), stable across processes and versions."""
+    u, k, _ = draw_keyed(account_id, message_id)
+    return u, k
+
+
+def draw_keyed(account_id: str, message_id: str) -> tuple[float, int, int]:
+    """``draw`` and the whole 128-bit digest it comes from, which also names the pick for
+    ``repeats`` (the engine's path: one hash per pick)."""
     digest = blake2b(f"{account_id}\x00{message_id}".encode("utf-8", "surrogatepass"), digest_size=16).digest()
     # One int of all 16 bytes (little-endian): its low 64 bits are the first 8 bytes, its
     # high 64 bits the last 8, exactly as two conversions of the halves, in one call.
     both = int.from_bytes(digest, "little")
-    return ((both & _LOW64) >> 11) * _UNIT, both >> 64
+    return ((both & _LOW64) >> 11) * _UNIT, both >> 64, both
 
 
 def pick(

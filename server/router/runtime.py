@@ -4,8 +4,10 @@
 then runs the named side tasks — listener, loader, flusher, heartbeat, snapshot —
 until ``stop()``; a side task that fails stops the router loudly. ``stop()`` is
 idempotent: it ends the side tasks, flushes all history (the final flush of SIGTERM),
-saves the snapshot, removes the heartbeat and closes the pool. Signal handling is
-the entry point's business (cli/serve.py), never this module's.
+saves the snapshot, removes the heartbeat and closes the pool, each within what is
+left of the shutdown's deadline (``server/shutdown.py``): history that cannot be
+written by then goes to the router's history file (``spill.py``) first. Signal
+handling is the entry point's business (cli/serve.py), never this module's.
 """
 
 from __future__ import annotations
@@ -24,12 +26,11 @@ import grpc
 from sendingip.v1 import router_pb2_grpc
 from server.authz import Authorizer
 from server.config import ServerConfig
-from server.router import snapshot, spill
+from server.router import snapshot
 from server.router.engine import Engine
 from server.router.heartbeat import Heartbeat
 from server.router.history import (
     RETRYABLE,
-    Flush,
     HistoryBuffer,
     HistoryFlusher,
     HistorySink,
@@ -42,13 +43,25 @@ from server.router.metrics import MetricsServer
 from server.router.pacing import Pacer
 from server.router.providers import ProviderTable
 from server.router.servicer import OutcomeKey, OutcomesUnavailable, RouterServicer
+from server.router.spill import Spill
 from server.router.table import RoutingTable
-from server.router.validate import OUTCOME_COUNTS
+from server.router.validate import OUTCOME_COUNTS, RequestError
+from server.shutdown import Deadline, cancel
 from store import queries
+from store.outage import cause
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_EVERY = 30.0
+#: Seconds of the shutdown deadline kept back from the final flush: the backlog to disk,
+#: the pool's close.
+SPILL_RESERVE = 1.0
+#: Seconds the side tasks get to return once stopping, before they are cancelled.
+SIDE_TASKS_WAIT = 1.0
+#: Most seconds the pool gets to close gracefully before its connections are cut.
+POOL_CLOSE_WAIT = 0.3
+#: Seconds of the deadline kept back from the snapshot and the heartbeat: the pool's close.
+END_RESERVE = 0.5
 
 
 def assert_upb() -> None:
@@ -81,13 +94,20 @@ class RouterRuntime:
         self.table = RoutingTable()
         self.limits = DailyLimits(int(clock() // SECONDS_PER_DAY))
         self.history = HistoryBuffer(self.rc.max_pending_keys)
-        self.engine = Engine(self.table, self.limits, self.history, default_region=config.default_region, clock=clock)
+        self.engine = Engine(
+            self.table,
+            self.limits,
+            self.history,
+            default_region=config.default_region,
+            clock=clock,
+            repeat_window_picks=self.rc.repeat_window_picks,
+        )
         self.servicer = RouterServicer(
             self.engine, self.providers, authorizer, self._write_outcomes, max_batch=self.rc.max_batch
         )
         self.snapshot_path = snapshot.path_for(config.database.data_dir / "router", self.url)
-        self.spill_path = spill.path_for(config.database.data_dir / "router", self.url)
         self.pool: asyncpg.Pool | None = None
+        self.spill: Spill | None = None
         self.loader: Loader | None = None
         self.flusher: HistoryFlusher | None = None
         self.heartbeat: Heartbeat | None = None
@@ -99,6 +119,7 @@ class RouterRuntime:
         self._running = False
         self._from_snapshot_at: float | None = None
         self._saved_version = -1
+        self._deadline: Deadline | None = None
 
     # -- gRPC ----------------------------------------------------------------------
 
@@ -137,11 +158,21 @@ class RouterRuntime:
             await self._shutdown()
             self._done.set()
 
-    async def stop(self) -> None:
-        """Idempotent; returns once ``run()`` has flushed and closed everything."""
+    async def stop(self, deadline: Deadline | None = None) -> None:
+        """Idempotent; returns once ``run()`` has flushed and closed everything, within
+        ``deadline`` (default: ``SENDINGIP_SHUTDOWN_DEADLINE`` from now)."""
+        if self._deadline is None:
+            self._deadline = deadline
         self._stopping.set()
         if self._running:
             await self._done.wait()
+
+    @property
+    def deadline(self) -> Deadline:
+        """The shutdown's deadline: the one ``stop()`` was given, else one from now."""
+        if self._deadline is None:
+            self._deadline = Deadline(self.config.shutdown_deadline)
+        return self._deadline
 
     async def _run(self) -> None:
         self.pool = await asyncpg.create_pool(
@@ -154,17 +185,8 @@ class RouterRuntime:
         sink = (
             self._sink_factory(self.pool) if self._sink_factory else PostgresHistorySink(self.pool, self.rc.router_id)
         )
-        self.flusher = HistoryFlusher(
-            self.history, sink, interval=self.rc.flush_interval, on_written=self._forget_spill_when_done
-        )
-        self.flusher.restored = await asyncio.to_thread(spill.load, self.spill_path)
-        if self.flusher.restored:
-            log.warning(
-                "history kept on disk by the last stop: flushes=%d picks=%d path=%s; writing them first",
-                len(self.flusher.restored),
-                sum(f.picks for f in self.flusher.restored),
-                self.spill_path,
-            )
+        self.flusher = HistoryFlusher(self.history, sink, interval=self.rc.flush_interval)
+        await self._open_spill(self.flusher)
         self.loader = Loader(self.pool, self.table, poll_interval=self.rc.poll_interval, on_synced=self._synced)
         self.heartbeat = Heartbeat(
             self.pool,
@@ -208,11 +230,13 @@ class RouterRuntime:
             # table's version moves only past whole pages, the next start reads the rest.
             named["loader"].cancel()
             stopping.cancel()
-            # Side tasks return on ``_stopping``; give them a moment, then cancel.
-            _, pending = await asyncio.wait(tasks, timeout=5)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*tasks, stopping, return_exceptions=True)
+            # Side tasks return on ``_stopping``; give them a moment, then cancel (one
+            # stuck on a frozen PostgreSQL is left behind: the pool's close ends it).
+            _, pending = await asyncio.wait(tasks, timeout=min(SIDE_TASKS_WAIT, self.deadline.left()))
+            await asyncio.gather(*(cancel(t, f"side task {t.get_name()}", SIDE_TASKS_WAIT) for t in pending))
+            for task in [*tasks, stopping]:
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: logged above when it mattered
 
     async def _first_load(self) -> bool:
         """Load from PostgreSQL, else from the snapshot, retrying until one works or ``stop()``."""
@@ -273,10 +297,23 @@ class RouterRuntime:
         except RETRYABLE as exc:
             log.warning("could not read today's counts to seed the daily limits: %s", exc)
 
-    def _forget_spill_when_done(self, _flush: Flush, _applied: bool) -> None:
-        if self.flusher is not None and not self.flusher.restored and self.spill_path.exists():
-            spill.remove(self.spill_path)
-            log.info("history kept on disk is written; removed %s", self.spill_path)
+    async def _open_spill(self, flusher: HistoryFlusher) -> None:
+        """This router's history file, and the history of routers that stopped without
+        writing theirs (written first). Without a usable folder the router still runs."""
+        folder = self.config.database.data_dir / "router"
+        try:
+            spill, restored = await asyncio.to_thread(Spill.open, folder, self.url, self.rc.router_id)
+        except OSError as exc:
+            log.error(
+                "history cannot be kept on disk in %s (%s): a SIGKILL while PostgreSQL is unreachable "
+                "would lose the picks since it went away",
+                folder,
+                exc,
+            )
+            return
+        self.spill = flusher.spill = spill
+        flusher.spill_path = spill.path
+        flusher.restore(restored)
 
     def _synced(self, changed: int, _seconds: float) -> None:
         if self._from_snapshot_at is not None:
@@ -319,26 +356,53 @@ class RouterRuntime:
         log.info("routing snapshot saved version=%d entries=%d path=%s", version, n, self.snapshot_path)
 
     async def _shutdown(self) -> None:
-        if self.flusher is not None:
-            ok = await self.flusher.drain(self.rc.shutdown_flush_timeout)
-            if ok:
-                log.info("history flushed flushes=%d", self.flusher.flushes)
-            else:
-                unwritten = self.flusher.take_unwritten()
-                try:
-                    picks = await asyncio.to_thread(spill.save, self.spill_path, unwritten)
-                    log.warning("history kept on disk until the next start: picks=%d path=%s", picks, self.spill_path)
-                except OSError as exc:
-                    log.error("could not keep unwritten history on disk path=%s: %s", self.spill_path, exc)
-        if self.table.loaded:
-            await self.save_snapshot()
-        if self.heartbeat is not None and self.ready.is_set():
-            await self.heartbeat.remove()
-        if self.pool is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.pool.close(), 5)
-        if self.metrics is not None:
-            self.metrics.close()
+        deadline = self.deadline
+        try:
+            written = await self._final_flush(deadline)
+            if self.table.loaded:
+                await deadline.run("routing snapshot", self.save_snapshot(), reserve=END_RESERVE)
+            if self.heartbeat is not None and self.ready.is_set():
+                if written:
+                    await deadline.run("heartbeat removal", self.heartbeat.remove(), reserve=END_RESERVE)
+                else:  # PostgreSQL did not take the final flush: no time for another try
+                    expires = 3 * self.rc.heartbeat_interval
+                    log.info("heartbeat left to expire in %.0fs router_id=%s", expires, self.rc.router_id)
+            if self.pool is not None:
+                await close_pool(self.pool, min(POOL_CLOSE_WAIT, deadline.left(END_RESERVE / 2)))
+        finally:
+            # Also when cancelled: a write left behind on a frozen server ends with its connection.
+            if self.pool is not None:
+                self.pool.terminate()
+            if self.metrics is not None:
+                self.metrics.close()
+
+    async def _final_flush(self, deadline: Deadline) -> bool:
+        """Everything to PostgreSQL within the deadline, less ``SPILL_RESERVE``; what is not
+        written by then to the history file, with its ids, for the next start. True when
+        PostgreSQL took it all."""
+        if self.flusher is None:
+            return True
+        limit = min(self.rc.shutdown_flush_timeout, deadline.left(SPILL_RESERVE))
+        written = await self.flusher.drain(limit)
+        if written:
+            log.info("history flushed flushes=%d", self.flusher.flushes)
+        unwritten = [] if written else self.flusher.take_unwritten()
+        if self.spill is None:
+            if unwritten:
+                log.error("history lost: picks=%d (no history file)", sum(f.picks for f in unwritten))
+            return written
+        try:
+            await asyncio.to_thread(self.spill.close, unwritten)
+        except OSError as exc:
+            log.error("could not keep unwritten history on disk path=%s: %s", self.spill.path, exc)
+            return written
+        if unwritten:
+            log.warning(
+                "history kept on disk until the next start: picks=%d path=%s",
+                sum(f.picks for f in unwritten),
+                self.spill.path,
+            )
+        return written
 
     async def _write_outcomes(self, totals: dict[OutcomeKey, list[int]], report_id: str) -> None:
         """Adds the outcomes in one transaction; a report id already applied adds nothing."""
@@ -359,6 +423,25 @@ class RouterRuntime:
                     [k[3] for k in keys],
                     *([totals[k][i] for k in keys] for i in range(len(OUTCOME_COUNTS))),
                 )
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError) as exc:
+            # The data, not the database (ValueError: asyncpg could not encode an argument):
+            # a retry would fail the same way for ever, and the report's other outcomes with
+            # it. Validation should have caught it first.
+            log.warning("outcomes refused by PostgreSQL rows=%d: %s", len(keys), exc)
+            raise RequestError("outcomes", f"refused by the database: {exc}") from exc
         except RETRYABLE as exc:
             log.warning("outcomes not written rows=%d: %s", len(keys), exc)
             raise OutcomesUnavailable(f"outcomes could not be stored, retry: {exc}") from exc
+
+
+async def close_pool(pool: asyncpg.Pool, wait: float) -> None:
+    """Close ``pool``, cutting its connections after ``wait`` seconds: ``Pool.close()``
+    waits for every connection's release, for ever on a frozen PostgreSQL."""
+    try:
+        await asyncio.wait_for(pool.close(), wait)
+    except TimeoutError:
+        log.warning("database pool closed by cutting its connections after %.1fs", wait)
+    except RETRYABLE as exc:
+        log.warning("database pool closed by cutting its connections: %s", cause(exc))
+    finally:
+        pool.terminate()  # nothing left to do after a clean close

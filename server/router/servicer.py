@@ -4,6 +4,11 @@ The picks go through ``Picker`` (server/router/picker.py), which every other doo
 too: access is checked first, with the accounts the call concerns; bad input is
 INVALID_ARGUMENT naming the field, a region with no IPs FAILED_PRECONDITION, no routing
 table yet UNAVAILABLE (``picker.refusal``).
+
+A pick whose deadline has passed by the time it is handled is answered DEADLINE_EXCEEDED
+before anything else and is not counted (SPEC §3 v2): the client has given up on it, and
+its MTA will ask again. gRPC's C core rounds a deadline under 1 ms up to 1 ms on the
+server, so a call that arrives with ``EXPIRED_SECONDS`` or less left counts as expired.
 """
 
 from __future__ import annotations
@@ -31,6 +36,18 @@ OutcomeKey = tuple[date, str, str, str]
 #: (an empty id: always).
 OutcomeWriter = Callable[[dict[OutcomeKey, list[int]], str], Awaitable[None]]
 Context = grpc.aio.ServicerContext[object, object]
+#: A call with this many seconds left or fewer had expired when it arrived (see above).
+EXPIRED_SECONDS = 0.001
+
+
+def expired(context: Context) -> bool:
+    """The call's deadline has passed (or is the 1 ms the C core makes of a passed one)."""
+    remaining = context.time_remaining()
+    return remaining is not None and remaining <= EXPIRED_SECONDS
+
+
+def _expired_message(what: str) -> str:
+    return f"the call's deadline had passed when the router took it up; {what} not answered and not counted"
 
 
 class OutcomesUnavailable(RuntimeError):
@@ -57,6 +74,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         #: at their next request instead of being cut off when the grace runs out,
         #: which could count a pick whose answer never left.
         self.draining = False
+        #: Calls (or stream items) refused because their deadline had passed.
+        self.expired = 0
+
+    async def _refuse_expired(self, context: Context, what: str) -> None:
+        self.expired += 1
+        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, _expired_message(what))
 
     async def _authorize(self, context: Context, accounts: list[str] | tuple[str, ...]) -> None:
         # At run time the metadata is a tuple of (key, value) pairs; the stubs say Metadata.
@@ -67,6 +90,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def SelectSendingIP(
         self, request: router_pb2.SelectSendingIPRequest, context: Context
     ) -> router_pb2.SelectSendingIPResponse:
+        if expired(context):
+            await self._refuse_expired(context, "the pick was")
         try:
             return response(self.picker.select(cast(Metadata, context.invocation_metadata()), request))
         except Refusal as r:
@@ -75,6 +100,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def SelectSendingIPBatch(
         self, request: router_pb2.SelectSendingIPBatchRequest, context: Context
     ) -> router_pb2.SelectSendingIPBatchResponse:
+        if expired(context):
+            await self._refuse_expired(context, "the batch was")
         try:
             answers = self.picker.select_batch(cast(Metadata, context.invocation_metadata()), request.requests)
         except Refusal as r:
@@ -86,12 +113,17 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> AsyncIterator[router_pb2.SelectSendingIPResponse]:
         i = 0
         metadata = cast(Metadata, context.invocation_metadata())
+        # The key when the stream opens, not at its first request: a stream without one
+        # would otherwise hold a call slot for as long as it sends nothing (server.admission).
+        await self._authorize(context, ())
         async for request in request_iterator:
             if self.draining:
                 await context.abort(
                     grpc.StatusCode.UNAVAILABLE,
                     f"the router is shutting down; stream[{i}] and later were not answered: send them again",
                 )
+            if expired(context):
+                await self._refuse_expired(context, f"stream[{i}] and later were")
             try:
                 yield response(self.picker.select_one_of(metadata, request, i, "stream"))
             except Refusal as r:

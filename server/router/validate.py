@@ -1,6 +1,8 @@
 """Request validation (SPEC §3 "Errors"): a message that names the field and the rule.
 
 Every failure is a ``RequestError``; the servicer turns it into ``INVALID_ARGUMENT``.
+The rules for an address (``ip_address``) and a count (``count``) are the Management
+service's too (server/management/validation.py imports them): one rule, whatever the door.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ _SURELY_SHORT = _MAX_MESSAGE_ID_BYTES // 4
 _MAX_DOMAIN = 253
 #: Whitespace as str.isspace() sees it (re's \s uses the same table), 4x faster than any(isspace).
 _SPACE = re.compile(r"\s")
-#: Most messages one Outcome may report per field (SPEC §3 "Bounds"): far above what one
-#: IP sends in a day, small enough that a full batch's sums fit a bigint many times over.
-MAX_OUTCOME_COUNT = 10**9
+#: Most messages one Outcome or one ImportHistory row may count per field (SPEC §3
+#: "Bounds"): far above what one IP sends in a day, small enough that a full batch's sums
+#: fit a bigint many times over.
+MAX_COUNT = 10**9
 #: The counts of an Outcome, in the order the router stores them.
 OUTCOME_COUNTS = ("delivered", "deferred", "bounced", "complained", "throttled")
 _REPORT_ID = re.compile(r"[\x21-\x7e]{1,128}")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class SelectRequest(Protocol):
@@ -104,12 +109,36 @@ def select_provider(request: SelectRequest, providers: ProviderTable, prefix: st
     return providers.classify(domain)
 
 
-def ip(value: str, field: str = "ip") -> str:
-    """The canonical text of an IPv4 or IPv6 address."""
+def ip_address(value: str, field: str = "ip") -> IPAddress:
+    """A sending address, by the one rule every door and both services apply (SPEC §3).
+
+    An IPv4 or IPv6 address (not a network), neither unspecified nor multicast, and without
+    an IPv6 zone id: ``fe80::1%eth0`` names an interface of the sender's host, not an
+    address of ours, and its text (a NUL, any byte) would reach PostgreSQL, which refuses
+    it. An IPv4-mapped IPv6 address (``::ffff:192.0.2.1``) is its IPv4 address, so that one
+    IP has one text wherever it is stored. Surrounding whitespace is ignored.
+    """
+    if "%" in value:
+        raise RequestError(field, f"{_shown(value)} carries an IPv6 zone id (after '%'); give the address alone")
     try:
-        return str(ipaddress.ip_address(value))
+        address = ipaddress.ip_address(value.strip())
     except ValueError:
-        raise RequestError(field, f"{value!r} is not an IPv4 or IPv6 address") from None
+        raise RequestError(field, f"{_shown(value)} is not an IPv4 or IPv6 address") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_unspecified or address.is_multicast:
+        raise RequestError(field, f"{_shown(value)} cannot be a sending address (unspecified or multicast)")
+    return address
+
+
+def ip(value: str, field: str = "ip") -> str:
+    """The canonical text of a sending address (``ip_address``)."""
+    return str(ip_address(value, field))
+
+
+def _shown(value: str) -> str:
+    """A value as an error message quotes it: escaped, and short."""
+    return repr(value[:80]) + ("…" if len(value) > 80 else "")
 
 
 def day(value: str, field: str = "day") -> date:
@@ -142,11 +171,16 @@ def outcome(o: types_pb2.Outcome, providers: ProviderTable, prefix: str) -> tupl
         mailbox_provider(o.mailbox_provider, providers, prefix + "mailbox_provider"),
     )
     for name in OUTCOME_COUNTS:
-        n = getattr(o, name)
-        if n < 0:
-            raise RequestError(prefix + name, "must not be negative")
-        if n > MAX_OUTCOME_COUNT:
-            # Without a bound the sums of one call overflow PostgreSQL's bigint, which
-            # answered UNAVAILABLE: a client would retry bad input for ever.
-            raise RequestError(prefix + name, f"must be at most {MAX_OUTCOME_COUNT:,} (one day of one IP)")
+        count(getattr(o, name), prefix + name)
     return key
+
+
+def count(n: int, field: str) -> int:
+    """A count of ImportHistory or ReportOutcomes: 0 to ``MAX_COUNT`` (SPEC §3 "Bounds")."""
+    if n < 0:
+        raise RequestError(field, "must not be negative")
+    if n > MAX_COUNT:
+        # Without a bound a few rows overflow PostgreSQL's bigint sums: ReportOutcomes
+        # answered UNAVAILABLE (a client retried bad input for ever), the status calls INTERNAL.
+        raise RequestError(field, f"must be at most {MAX_COUNT:,} (one day of one IP), got {n:,}")
+    return n

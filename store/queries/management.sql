@@ -59,10 +59,11 @@ WHERE address = ANY ($1::text[]::inet[])
 
 -- name: mgmt_dedicated_ips
 -- One account's dedicated pool for the Sending IP Addresses table. $2 is today (UTC),
--- $3 the number of warm-up stages: a pair below it is still warming.
+-- $3 the number of warm-up stages: a pair below it is still warming. sum() of bigints is a
+-- numeric; it is capped before the cast, so that no stored count can make the call fail.
 SELECT host(i.address) AS address, i.region, i.pool_id, i.state, i.assigned_on,
        coalesce(w.pairs, 0) AS pairs, coalesce(w.warming, 0) AS warming,
-       coalesce(h.sent, 0)::bigint AS sent_today
+       LEAST(coalesce(h.sent, 0), 9223372036854775807)::bigint AS sent_today
 FROM pools p
 JOIN ip_addresses i ON i.pool_id = p.pool_id AND i.state IN ('dedicated', 'draining')
 LEFT JOIN LATERAL (
@@ -80,7 +81,8 @@ ORDER BY i.state = 'draining', i.assigned_on, i.address
 
 -- name: mgmt_general_ips
 -- The general pool of region $2 with what account $1 sent through each IP on day $3.
-SELECT host(i.address) AS address, i.region, i.pool_id, coalesce(h.sent, 0)::bigint AS sent_today
+SELECT host(i.address) AS address, i.region, i.pool_id,
+       LEAST(coalesce(h.sent, 0), 9223372036854775807)::bigint AS sent_today
 FROM pools p
 JOIN ip_addresses i ON i.pool_id = p.pool_id AND i.state = 'general'
 LEFT JOIN LATERAL (
@@ -97,9 +99,28 @@ SELECT cardinality(warmup_schedule) FROM policy
 -- name: mgmt_mailbox_providers
 SELECT mailbox_providers FROM policy
 
+-- name: mgmt_history_ip_pools
+-- For each (account $1, IP $2) an ImportHistory call names: the account's region (NULL
+-- when the account does not exist), whether the IP is or was in the account's dedicated
+-- pool or in its region's general pool, and whether it is in one of them now.
+SELECT t.account_id, t.ip, a.region,
+       EXISTS (
+           SELECT 1 FROM ip_pool_members m
+           WHERE m.address = t.ip::inet
+             AND (m.account_id = t.account_id OR (m.account_id IS NULL AND m.region = a.region))
+       ) AS was_in_pool,
+       EXISTS (
+           SELECT 1 FROM ip_addresses i JOIN pools p ON p.pool_id = i.pool_id
+           WHERE i.address = t.ip::inet
+             AND (p.account_id = t.account_id OR (p.pool_type = 'general' AND p.region = a.region))
+       ) AS in_pool_now
+FROM unnest($1::text[], $2::text[]) AS t (account_id, ip)
+LEFT JOIN accounts a ON a.account_id = t.account_id
+
 -- name: mgmt_import_history
 -- One statement per ImportHistory call. Sets (not adds) the imported count, so a
--- re-import is harmless; the routers' `counted` is left alone.
+-- re-import is harmless; the routers' `counted` is left alone. Counts are at most 10^9
+-- (server/router/validate.py MAX_COUNT), so imported + counted fits a bigint (router.sql).
 INSERT INTO daily_history (day, account_id, ip, mailbox_provider, imported)
 SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::bigint[])
 ON CONFLICT (day, account_id, ip, mailbox_provider) DO UPDATE SET imported = EXCLUDED.imported

@@ -14,6 +14,10 @@ LIMIT $2
 -- history_flushes in the same statement, and a retried flush (same id) adds nothing.
 -- Accounts the router has no entry for are created in their region (when it exists).
 -- Returns 1 when applied, 0 when the flush id was already recorded.
+-- Stored counts saturate at 2^62 - 1 instead of overflowing: an overflow would fail this
+-- flush, and so every later one, for every account. With an imported count at most 10^9
+-- (ImportHistory allowed up to 2^62 once), imported + counted always fits a bigint, so the
+-- readers of that sum (worker.sql, router_counted_today) never overflow either.
 WITH flush AS (
     INSERT INTO history_flushes (flush_id, router_id, rows)
     VALUES ($1, $2, cardinality($3::date[]))
@@ -33,7 +37,7 @@ WITH flush AS (
         AS u (day, account_id, ip, mailbox_provider, n)
     WHERE EXISTS (SELECT 1 FROM flush)
     ON CONFLICT (day, account_id, ip, mailbox_provider)
-    DO UPDATE SET counted = h.counted + EXCLUDED.counted
+    DO UPDATE SET counted = LEAST(h.counted::numeric + EXCLUDED.counted, 4611686018427387903)::bigint
 )
 SELECT count(*)::int FROM flush
 
@@ -42,17 +46,19 @@ SELECT count(*)::int FROM flush
 DELETE FROM history_flushes WHERE flushed_at < now() - make_interval(days => $1)
 
 -- name: router_report_outcomes
+-- Counts saturate at 2^62 - 1, as in router_flush_history: an overflow would refuse every
+-- later report touching the key, and the other outcomes of each such report with it.
 INSERT INTO daily_outcomes AS o (day, account_id, ip, mailbox_provider, delivered, deferred, bounced, complained, throttled)
 SELECT *
 FROM unnest(
     $1::date[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[]
 )
 ON CONFLICT (day, account_id, ip, mailbox_provider) DO UPDATE
-SET delivered = o.delivered + EXCLUDED.delivered,
-    deferred = o.deferred + EXCLUDED.deferred,
-    bounced = o.bounced + EXCLUDED.bounced,
-    complained = o.complained + EXCLUDED.complained,
-    throttled = o.throttled + EXCLUDED.throttled
+SET delivered = LEAST(o.delivered::numeric + EXCLUDED.delivered, 4611686018427387903)::bigint,
+    deferred = LEAST(o.deferred::numeric + EXCLUDED.deferred, 4611686018427387903)::bigint,
+    bounced = LEAST(o.bounced::numeric + EXCLUDED.bounced, 4611686018427387903)::bigint,
+    complained = LEAST(o.complained::numeric + EXCLUDED.complained, 4611686018427387903)::bigint,
+    throttled = LEAST(o.throttled::numeric + EXCLUDED.throttled, 4611686018427387903)::bigint
 
 -- name: router_claim_outcome_report
 -- Returns a row when this report_id is new (then the outcomes are added in the same transaction).
@@ -78,8 +84,9 @@ WHERE router_id <> $1 AND last_seen > now() - make_interval(secs => $4)
 DELETE FROM router_heartbeats WHERE router_id = $1
 
 -- name: router_counted_today
--- What every router counted today per (IP, provider), to seed this router's limits.
-SELECT ip, mailbox_provider, sum(imported + counted)::bigint AS total
+-- What every router counted today per (IP, provider), to seed this router's limits; the
+-- numeric sum is capped before the cast (many accounts' counts on one IP).
+SELECT ip, mailbox_provider, LEAST(sum(imported + counted), 9223372036854775807)::bigint AS total
 FROM daily_history
 WHERE day = $1 AND ip <> ''
 GROUP BY ip, mailbox_provider

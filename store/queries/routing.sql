@@ -11,6 +11,21 @@ SELECT * , now() FROM unnest($1::text[], $2::text[], $3::bigint[], $4::json[])
 ON CONFLICT (kind, key) DO UPDATE
 SET version = EXCLUDED.version, entry = EXCLUDED.entry, updated_at = EXCLUDED.updated_at
 
+-- name: routing_insert_absent
+-- routing_upsert's sibling for entries that must never replace one: each is written only
+-- when its (kind, key) has none (a version left unused by a skipped entry is harmless).
+INSERT INTO routing_entries (kind, key, version, entry, updated_at)
+SELECT * , now() FROM unnest($1::text[], $2::text[], $3::bigint[], $4::json[])
+ON CONFLICT (kind, key) DO NOTHING
+
+-- name: routing_accounts_without_entry
+-- Those of the accounts $1 that exist and have no routing entry yet, with their region.
+SELECT a.account_id, a.region
+FROM accounts a
+WHERE a.account_id = ANY ($1::text[])
+  AND NOT EXISTS (SELECT 1 FROM routing_entries e WHERE e.kind = 'account' AND e.key = a.account_id)
+ORDER BY a.account_id
+
 -- name: routing_notify
 SELECT pg_notify('sendingip_routing', $1::text)
 

@@ -94,11 +94,15 @@ FROM warmup_state
 WHERE account_id = $1
 
 -- name: worker_claim_inventory
--- Free IPs of a region, locked for this transaction; another worker skips them.
-SELECT host(address) AS address
-FROM ip_addresses
-WHERE region = $1 AND state = 'inventory'
-ORDER BY address
+-- Free IPs of a region, lowest address first (SPEC rule 1), locked for this transaction;
+-- another worker skips them. The order is the inet column's (IPv4 before IPv6, each
+-- numerically, as the index ip_addresses_free holds it), so it is qualified: a bare
+-- `ORDER BY address` sorts by the text output column of that name ('2001:db8::11'
+-- before '203.0.113.2').
+SELECT host(i.address) AS address
+FROM ip_addresses i
+WHERE i.region = $1 AND i.state = 'inventory'
+ORDER BY i.address
 LIMIT $2
 FOR UPDATE SKIP LOCKED
 

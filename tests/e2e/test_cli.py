@@ -145,6 +145,24 @@ def test_cli_errors_are_one_clean_line_and_a_non_zero_exit(served: tuple[ServerP
     assert "300,000" in cli.run("policy", "show").stdout
 
 
+def test_an_account_created_in_a_region_of_its_own_is_routed_there(served: tuple[ServerProcess, Cli]) -> None:
+    """The red team's reproduction: general IPs in `loopback` only, an account created there;
+    `sendingip route` answered FAILED_PRECONDITION "region 'us-east' has no general pool IPs"."""
+    _, cli = served
+    cli.run("ips", "add", "--region", "loopback", "--general", "127.0.0.2", "127.0.0.3")
+    cli.run("accounts", "create", "demo", "--region", "loopback")
+
+    def routed() -> dict[str, object]:
+        result = cli.run("route", "demo", "<1@mta.example>", "gmail.com", "--retry", "--json", check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else {}
+
+    wait_for(lambda: routed().get("ip") in ("127.0.0.2", "127.0.0.3"), timeout=10)
+    answer = json.loads(
+        cli.run("route", "demo", "<2@mta.example>", "gmail.com", "--region", "us-east", "--json").stdout
+    )
+    assert answer["ip"] in ("127.0.0.2", "127.0.0.3") and answer["management_type"] == "MANAGEMENT_TYPE_GENERAL"
+
+
 def test_keys_cli_scopes_and_revocation_without_restart(served: tuple[ServerProcess, Cli]) -> None:
     _, cli = served
     cli.run("ips", "add", "--region", "us-east", "--general", "192.0.2.1")

@@ -81,12 +81,14 @@ async def test_serve_routes_over_grpc_flushes_history_and_follows_updates(
             assert await _history(db) == expected
 
             # The rebalancer moves the account to Dedicated: the running router follows.
+            # (Polled as a retry, and then a new message: a message asked again within 10
+            # minutes without retry gets its first answer, SPEC §3 v2.)
             version = await publish(db, account_route("acme", management_type="dedicated", share=1.0))
-            wait_for(
-                lambda: stub.SelectSendingIP(_req(0, "acme"), timeout=5, metadata=key).routing_version == version,
-                timeout=5,
+            poll = router_pb2.SelectSendingIPRequest(
+                account_id="acme", message_id="<poll@mta>", recipient_domain="outlook.com", retry=True
             )
-            after = stub.SelectSendingIP(_req(1), timeout=5, metadata=key)
+            wait_for(lambda: stub.SelectSendingIP(poll, timeout=5, metadata=key).routing_version == version, timeout=5)
+            after = stub.SelectSendingIP(_req(1000), timeout=5, metadata=key)
             assert (after.pool_type, after.management_type) == (
                 types_pb2.POOL_TYPE_DEDICATED,
                 types_pb2.MANAGEMENT_TYPE_DEDICATED,

@@ -45,7 +45,8 @@ async def test_loadtest_and_h2load_against_a_real_router(db_url: str, tmp_path: 
         assert failed["ok"] == 0 and failed["errors"] == {"UNAUTHENTICATED": 4}
 
         if shutil.which("h2load"):
-            # The prepared body is a valid call: every HTTP 200 is a counted pick.
+            # The prepared body is a valid call: every HTTP 200 is an answered pick (one counted,
+            # then repeats of the same message, answered alike and not counted again).
             request = router_pb2.SelectSendingIPRequest(
                 account_id=seed.account_id(17), message_id="<h2>", recipient_domain="gmail.com"
             )

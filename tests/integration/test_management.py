@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -18,8 +19,10 @@ from server.auth.authorizer import KeyAuthorizer
 from server.auth.cache import load_active_keys
 from server.auth.store import create_key
 from server.management.servicer import ManagementServicer
+from store import queries
 from store.account_figures import AccountFigures, IPFigures
 from store.database import create_pool
+from workers.rebalance.run import rebalance
 
 pytestmark = pytest.mark.integration
 
@@ -317,6 +320,22 @@ async def test_add_ips_is_idempotent_validates_and_publishes_the_general_pool(ap
     assert (inv.added, inv.already_present) == (0, 2)
 
 
+async def test_add_ips_stores_a_mapped_address_as_ipv4_and_refuses_a_zone_id(api: Api) -> None:
+    """SPEC §3: one IP, one text (the routers, the history and the MTA configuration agree)."""
+    general = types_pb2.IP_PURPOSE_GENERAL_POOL
+    for zoned in ("fe80::1%eth0", "fe80::1%\x00"):
+        code, message = await api.fails(
+            "AddIPs", management_pb2.AddIPsRequest(region="us-east", addresses=["192.0.2.1", zoned], purpose=general)
+        )
+        assert code == Code.INVALID_ARGUMENT and message.startswith("addresses[1]: ") and "zone id" in message
+    added = await api.call(
+        "AddIPs",
+        management_pb2.AddIPsRequest(region="us-east", addresses=["::ffff:192.0.2.1", "192.0.2.1"], purpose=general),
+    )
+    assert (added.added, added.already_present) == (1, 0)
+    assert await api.db.fetchval("SELECT array_agg(host(address)) FROM ip_addresses") == ["192.0.2.1"]
+
+
 async def _dedicated_setup(api: Api) -> None:
     """An account in Transition as the rebalancer leaves it: pool, IPs, warm-up, figures."""
     await _region(api)
@@ -451,6 +470,8 @@ def _volumes(n_accounts: int, days: int) -> list[types_pb2.DailyVolume]:
 
 
 async def test_import_history_sets_not_adds_so_importing_twice_changes_nothing(api: Api) -> None:
+    await _region(api)  # 192.0.2.1 is in the accounts' general pool
+    await api.db.execute("INSERT INTO accounts SELECT 'acct' || a, 'us-east' FROM generate_series(0, 99) AS a")
     volumes = _volumes(100, 25)  # 5,000 rows in one call
     first = await api.call("ImportHistory", management_pb2.ImportHistoryRequest(volumes=volumes))
     assert first.rows == 5000
@@ -481,7 +502,16 @@ async def test_import_history_sets_not_adds_so_importing_twice_changes_nothing(a
         ({"mailbox_provider": "g mail"}, "volumes[1].mailbox_provider"),
         ({"mailbox_provider": "gmx"}, "volumes[1].mailbox_provider"),
         ({"ip": "192.0.2.256"}, "volumes[1].ip"),
+        ({"ip": "fe80::1%eth0"}, "volumes[1].ip: 'fe80::1%eth0' carries an IPv6 zone id"),
+        ({"ip": "fe80::1%\x00"}, "volumes[1].ip"),
+        ({"ip": "224.0.0.1"}, "volumes[1].ip"),
         ({"account_id": ""}, "volumes[1].account_id"),
+        # SPEC §3 "Bounds": at most 10^9 per row (2^62 was accepted, and two such rows
+        # overflowed every status call).
+        ({"count": 10**9 + 1}, "volumes[1].count: must be at most 1,000,000,000"),
+        ({"count": 2**62}, "volumes[1].count: must be at most 1,000,000,000"),
+        # History is about the past: up to tomorrow (UTC), TODAY being 2026-03-10.
+        ({"day": "2026-03-12"}, "volumes[1].day 2026-03-12 is in the future"),
     ],
 )
 async def test_import_history_rejects_a_bad_row_naming_it_and_writes_nothing(
@@ -492,6 +522,173 @@ async def test_import_history_rejects_a_bad_row_naming_it_and_writes_nothing(
     code, message = await api.fails("ImportHistory", management_pb2.ImportHistoryRequest(volumes=volumes))
     assert code == Code.INVALID_ARGUMENT and message.startswith(field), message
     assert await api.db.fetchval("SELECT count(*) FROM daily_history") == 0
+
+
+PROVIDERS = ("google", "microsoft", "yahoo", "apple", "other")
+INT64_MAX = 2**63 - 1
+#: Where stored counts saturate (store/queries/router.sql).
+SATURATED = 2**62 - 1
+
+
+async def _assign(api: Api, account: str, *addresses: str) -> None:
+    """Put inventory IPs in the account's dedicated pool, as the rebalancer does."""
+    await api.db.execute(
+        "INSERT INTO pools (pool_id, region, pool_type, account_id) "
+        "SELECT 'dedicated:' || $1, region, 'dedicated', $1 FROM accounts WHERE account_id = $1 ON CONFLICT DO NOTHING",
+        account,
+    )
+    await api.db.execute(
+        "UPDATE ip_addresses SET state = 'dedicated', pool_id = 'dedicated:' || $1, assigned_on = '2026-03-01' "
+        "WHERE address = ANY ($2::text[]::inet[])",
+        account,
+        list(addresses),
+    )
+
+
+async def _release(api: Api, *addresses: str) -> None:
+    """Drained and released to quarantine, as the rebalancer does."""
+    await api.db.execute(
+        "UPDATE ip_addresses SET state = 'quarantine', pool_id = NULL, assigned_on = NULL, drain_started_on = NULL, "
+        "quarantine_until = '2026-04-01' WHERE address = ANY ($1::text[]::inet[])",
+        list(addresses),
+    )
+    await api.db.execute(
+        "UPDATE ip_addresses SET state = 'inventory', quarantine_until = NULL WHERE address = ANY ($1::text[]::inet[])",
+        list(addresses),
+    )
+
+
+def _history(account: str, days: range, ips: tuple[str, ...], count: int = 10**9) -> list[types_pb2.DailyVolume]:
+    return [
+        types_pb2.DailyVolume(
+            account_id=account, day=str(TODAY - timedelta(days=d)), mailbox_provider=p, ip=ip, count=count
+        )
+        for d in days
+        for p in PROVIDERS
+        for ip in ips
+    ]
+
+
+async def _flush(db: asyncpg.Connection, account: str, days: range, ips: tuple[str, ...], n: int) -> None:
+    """One router flush (the router's own statement) of ``n`` picks per key."""
+    keys = [(TODAY - timedelta(days=d), account, ip, p) for d in days for ip in ips for p in PROVIDERS]
+    await db.fetchval(
+        queries.load()["router_flush_history"],
+        uuid.uuid4(),
+        "test-router",
+        *([k[i] for k in keys] for i in range(4)),
+        [n] * len(keys),
+        [],
+        [],
+    )
+
+
+async def test_maximal_history_and_saturated_counts_leave_every_status_call_answering(api: Api, db_url: str) -> None:
+    """Issue 13, item 5: two imported rows of 2^62 overflowed volume_30d, and every status
+    call (GetAccount, ListSendingIPs, ListAccounts, for everyone) answered INTERNAL."""
+    await _region(api)
+    for account in ("acme", "beta"):
+        await _account(api, account)
+    inventory = ["198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"]
+    await api.call(
+        "AddIPs",
+        management_pb2.AddIPsRequest(region="us-east", addresses=inventory, purpose=types_pb2.IP_PURPOSE_INVENTORY),
+    )
+    await _assign(api, "acme", "198.51.100.1")
+    # The most ImportHistory takes: 10^9 per row, 31 days (today too), every provider and IP.
+    volumes = _history("acme", range(31), ("", "192.0.2.1", "192.0.2.2", "198.51.100.1"))
+    volumes += _history("beta", range(31), ("", "192.0.2.1", "192.0.2.2"))
+    assert (await api.call("ImportHistory", management_pb2.ImportHistoryRequest(volumes=volumes))).rows == 1085
+    # The routers' counts for acme past any real volume: repeated flushes saturate instead of
+    # overflowing (an overflow failed that flush, and so every later one, for every account).
+    for _ in range(3):
+        await _flush(api.db, "acme", range(31), ("192.0.2.1", "198.51.100.1"), SATURATED)
+    assert await api.db.fetchval("SELECT max(counted) FROM daily_history") == SATURATED
+
+    pool = await create_pool(db_url, size=2)
+    try:
+        report = await rebalance(pool, TODAY)
+    finally:
+        await pool.close()
+    assert report.failed == 0
+
+    for key in ("admin", "view"):
+        acme = await api.call("GetAccount", management_pb2.GetAccountRequest(account_id="acme"), key)
+        assert acme.volume_30d == INT64_MAX and acme.peak_daily_volume_30d == INT64_MAX
+        beta = await api.call("GetAccount", management_pb2.GetAccountRequest(account_id="beta"), key)
+        assert beta.volume_30d == 30 * len(PROVIDERS) * 3 * 10**9
+        listed = await api.call("ListAccounts", management_pb2.ListAccountsRequest(), key)
+        assert [a.account_id for a in listed.accounts] == ["acme", "beta"]
+        table = await api.call("ListSendingIPs", management_pb2.ListSendingIPsRequest(account_id="acme"), key)
+        sent = {ip.address: ip.sent_today for ip in table.ips}
+        assert sent["198.51.100.1"] == INT64_MAX  # five providers at the saturated count
+        assert sent["192.0.2.1"] == INT64_MAX and sent["192.0.2.2"] == 0
+        table = await api.call("ListSendingIPs", management_pb2.ListSendingIPsRequest(account_id="beta"), key)
+        assert {ip.address: ip.sent_today for ip in table.ips} == {"192.0.2.1": 0, "192.0.2.2": 0}
+
+
+async def test_import_history_names_only_ips_of_the_accounts_own_pools(api: Api) -> None:
+    """Issue 13, item 6: a key scoped to one account imported history naming another
+    tenant's IP, which the routers then counted against that tenant's warm-up for the day."""
+    await _region(api)
+    await _region(api, "eu-west", ("203.0.113.1",))
+    for account, region in (("acme", "us-east"), ("beta", "us-east"), ("euro", "eu-west")):
+        await _account(api, account, region)
+    await api.call(
+        "AddIPs",
+        management_pb2.AddIPsRequest(
+            region="us-east",
+            addresses=["198.51.100.1", "198.51.100.2", "198.51.100.3"],
+            purpose=types_pb2.IP_PURPOSE_INVENTORY,
+        ),
+    )
+    await _assign(api, "acme", "198.51.100.1")
+    await _assign(api, "beta", "198.51.100.2")
+
+    def row(account: str, ip: str, day: date = date(2026, 3, 1)) -> types_pb2.DailyVolume:
+        return types_pb2.DailyVolume(account_id=account, day=str(day), mailbox_provider="google", ip=ip, count=10)
+
+    async def refused(rows: list[types_pb2.DailyVolume], key: str = "admin") -> str:
+        code, message = await api.fails("ImportHistory", management_pb2.ImportHistoryRequest(volumes=rows), key)
+        assert code == Code.INVALID_ARGUMENT, message
+        return message
+
+    # Another tenant's dedicated IP, another region's general pool, a free IP: refused,
+    # for a key scoped to the account and for an unscoped one alike, and nothing written.
+    own = row("acme", "198.51.100.1")
+    for key in ("admin_acme", "admin"):
+        message = await refused([own, row("acme", "198.51.100.2", TODAY)], key)
+        assert message.startswith("volumes[1].ip 198.51.100.2 is not and never was in account 'acme'"), message
+        message = await refused([own, own, row("acme", "203.0.113.1")], key)
+        assert message.startswith("volumes[2].ip 203.0.113.1"), message
+        message = await refused([row("acme", "198.51.100.3"), own], key)
+        assert message.startswith("volumes[0].ip 198.51.100.3"), message
+    # An account that does not exist has no IPs of its own (its history may leave ip empty).
+    message = await refused([own, row("ghost", "192.0.2.1")])
+    assert message.startswith("volumes[1].ip 192.0.2.1: account 'ghost' does not exist yet"), message
+    assert await api.db.fetchval("SELECT count(*) FROM daily_history") == 0
+
+    # Its own dedicated IP and its region's general pool, past days and today.
+    ok = [own, row("acme", "192.0.2.1"), row("acme", "198.51.100.1", TODAY)]
+    assert (await api.call("ImportHistory", management_pb2.ImportHistoryRequest(volumes=ok), "admin_acme")).rows == 3
+    ghost = [row("ghost", "")]
+    assert (await api.call("ImportHistory", management_pb2.ImportHistoryRequest(volumes=ghost))).rows == 1
+
+    # 198.51.100.1 leaves acme and, out of quarantine, goes to beta. Its past with acme may
+    # still be imported; today it is beta's, and only beta may count it.
+    await _release(api, "198.51.100.1")
+    await _assign(api, "beta", "198.51.100.1")
+    assert (await api.call("ImportHistory", management_pb2.ImportHistoryRequest(volumes=[own]), "admin_acme")).rows == 1
+    message = await refused([own, row("acme", "198.51.100.1", TODAY)], "admin_acme")
+    assert message.startswith("volumes[1].ip 198.51.100.1 has left account 'acme'"), message
+    message = await refused([row("acme", "198.51.100.1", TODAY + timedelta(days=1))])
+    assert message.startswith("volumes[0].ip 198.51.100.1 has left"), message
+    beta = [row("beta", "198.51.100.1", TODAY), row("beta", "198.51.100.1")]
+    assert (await api.call("ImportHistory", management_pb2.ImportHistoryRequest(volumes=beta))).rows == 2
+    assert await api.db.fetchval(
+        "SELECT array_agg(account_id ORDER BY account_id) FROM daily_history WHERE ip = '198.51.100.1' AND day = $1",
+        TODAY,
+    ) == ["acme", "beta"]
 
 
 # -- policy ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import asyncpg
 import pytest
 
+from store import routing_store
 from store.database import create_pool
 from store.routing_entry import AccountRoute
 from workers.rebalance.run import rebalance
@@ -87,7 +88,74 @@ async def test_an_account_over_the_threshold_gets_a_pool_and_a_route(
     )
     assert small["management_type"] == "general" and "< 250,000" in small["reason"]
     assert '"volume_30d":30000' in small["f"].replace(" ", "")
-    assert await db.fetchval("SELECT count(*) FROM routing_entries WHERE key = 'small'") == 0
+    # Still General: an entry that names its region and no routes (SPEC §3 v2).
+    small_entry = AccountRoute.from_json(
+        await db.fetchval("SELECT entry::text FROM routing_entries WHERE key = 'small'")
+    )
+    assert (small_entry.region, small_entry.management_type, small_entry.pool_id, small_entry.providers) == (
+        "us-east",
+        "general",
+        None,
+        {},
+    )
+
+
+async def test_free_ips_are_handed_out_lowest_address_first_ipv4_before_ipv6(
+    db: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
+    await seed_region(db, inventory=0)
+    # In text order '2001:db8::11' < '203.0.113.10' < '203.0.113.2' < '9.9.9.9': the opposite.
+    for address in ("2001:db8::11", "203.0.113.10", "203.0.113.2", "9.9.9.9"):
+        await db.execute(
+            "INSERT INTO ip_addresses (address, region, state) VALUES ($1::inet, 'us-east', 'inventory')", address
+        )
+    await db.execute("INSERT INTO accounts (account_id, region) VALUES ('acme', 'us-east')")
+    await add_history(db, "acme", D0 - timedelta(days=30), 30, 6_000_000)  # a peak of 3 IPs a day
+
+    report = await rebalance(pool, D0)
+
+    assert report.ips_assigned == 3
+    assigned = await db.fetch("SELECT host(address) AS a FROM ip_addresses WHERE state = 'dedicated'")
+    assert {r["a"] for r in assigned} == {"9.9.9.9", "203.0.113.2", "203.0.113.10"}
+
+
+async def test_every_account_gets_a_general_entry_and_no_entry_is_replaced(
+    db: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
+    """Routers route a known account in its own region only if they know it (SPEC §3 v2):
+    each account without an entry gets a General one naming its region."""
+    await seed_region(db)
+    await db.execute("INSERT INTO regions (region) VALUES ('eu-west')")
+    # From before every account had an entry; and one with an entry of its own.
+    await db.execute("INSERT INTO accounts (account_id, region) VALUES ('legacy', 'eu-west'), ('kept', 'us-east')")
+    async with db.transaction():
+        kept = await routing_store.publish(
+            db, [AccountRoute("kept", "us-east", "general", D0 - timedelta(days=5), None)]
+        )
+    # Known only from imported history: created in the default region.
+    await add_history(db, "imported", D0 - timedelta(days=3), 3, 1_000)
+
+    report = await rebalance(pool, D0)
+
+    entries = {
+        r["key"]: (r["version"], AccountRoute.from_json(r["entry"]))
+        for r in await db.fetch("SELECT key, version, entry::text AS entry FROM routing_entries WHERE kind = 'account'")
+    }
+    assert {k: (e.region, e.management_type, e.providers) for k, (_, e) in entries.items()} == {
+        "legacy": ("eu-west", "general", {}),
+        "kept": ("us-east", "general", {}),
+        "imported": ("us-east", "general", {}),
+    }
+    assert (entries["kept"][0], entries["kept"][1].day) == (kept, D0 - timedelta(days=5))
+    assert report.general_entries == 2
+    # Once each: the next run has nothing to publish.
+    version = await db.fetchval("SELECT version FROM routing_clock")
+    assert (await rebalance(pool, D0)).general_entries == 0
+    assert await db.fetchval("SELECT version FROM routing_clock") == version
+    # A writer that finds an entry already there (written meanwhile) leaves it as it is.
+    async with db.transaction():
+        await routing_store.publish_absent(db, [AccountRoute("kept", "eu-west", "general", D0, None)])
+    assert await db.fetchval("SELECT version FROM routing_entries WHERE key = 'kept'") == kept
 
 
 async def test_a_second_run_for_the_same_day_changes_nothing(db: asyncpg.Connection, pool: asyncpg.Pool) -> None:

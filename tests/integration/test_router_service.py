@@ -14,13 +14,15 @@ import asyncpg
 import grpc
 import pytest
 
-from sendingip.v1 import router_pb2, router_pb2_grpc, types_pb2
+from sendingip.v1 import management_pb2, router_pb2, router_pb2_grpc, types_pb2
 from server import app
+from server.auth.store import create_key
 from server.authz import AllowAll, Authorizer, Denial, Metadata, Permission
 from server.config import RouterConfig, ServerConfig
 from server.router.runtime import RouterRuntime
 from store.config import DatabaseConfig
 from store.database import connect, with_database
+from tests.integration import http_support
 from tests.integration.test_router_support import DEDICATED_IPS, GENERAL_IPS, account_route, publish, seed_region
 
 pytestmark = pytest.mark.integration
@@ -154,9 +156,13 @@ async def test_picks_over_grpc_are_deterministic_and_reach_the_history(
         await asyncio.sleep(0.05)
     assert await _history(db) == expected
     assert await db.fetchval("SELECT region FROM accounts WHERE account_id = 'newcomer'") == "us-east"
+    # The router that created it published its entry: every router now routes it in us-east.
+    latest = await db.fetchval("SELECT version FROM routing_entries WHERE key = 'newcomer'")
+    assert latest is not None and latest > version
+    await _until(lambda: router.runtime.table.version == latest)
 
     metrics = router.metrics()
-    assert f"sendingip_routing_version {float(version)}" in metrics
+    assert f"sendingip_routing_version {float(latest)}" in metrics
     assert 'sendingip_router_picks_total{pool_type="general"}' in metrics
     assert "sendingip_routing_table_stale 0.0" in metrics
 
@@ -243,7 +249,8 @@ async def test_a_routing_update_reaches_the_running_router_by_notify(
     assert before.pool_type == types_pb2.POOL_TYPE_GENERAL
     version = await publish(db, account_route("acme", management_type="dedicated", share=1.0))
     await _until(lambda: router.runtime.table.version == version, timeout=5)  # poll interval is 30 s
-    after = await router.stub.SelectSendingIP(_req(1))
+    # Another message: <1> asked again within 10 minutes would get its first answer (SPEC §3 v2).
+    after = await router.stub.SelectSendingIP(_req(2))
     assert (after.pool_type, after.routing_version) == (types_pb2.POOL_TYPE_DEDICATED, version)
     assert after.management_type == types_pb2.MANAGEMENT_TYPE_DEDICATED
 
@@ -365,3 +372,134 @@ async def test_the_authorizer_is_asked_with_the_accounts_of_the_call(
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await call
         assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+# -- SPEC §3 v2: a known account routes in its own region; a pick is counted once ---------------
+
+EU_WEST_IPS = ("203.0.113.1", "203.0.113.2")
+
+
+async def _line(port: int, *lines: str) -> list[str]:
+    """The line door's answers to ``lines``, on one connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write("".join(f"{line}\n" for line in lines).encode())
+        return [(await asyncio.wait_for(reader.readline(), 5)).decode().strip() for _ in lines]
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_a_general_account_in_another_region_is_routed_there_through_every_door(
+    db: asyncpg.Connection, db_url: str, tmp_path: Path
+) -> None:
+    """The red team's case: an account created in a region other than the server's default,
+    never out of General, got the default region's IPs (or none: FAILED_PRECONDITION)."""
+    await seed_region(db)  # us-east, the server's default region
+    await seed_region(db, "eu-west", EU_WEST_IPS)
+    new, _ = await create_key(db, ["route", "view", "admin"], None)
+    md = (("authorization", f"Bearer {new.token}"),)
+    async with http_support.http_stack(db_url, tmp_path) as stack:
+        created = await stack.admin.CreateAccount(
+            management_pb2.CreateAccountRequest(account_id="demo", region="eu-west"), metadata=md
+        )
+        assert created.region == "eu-west"
+        latest = await db.fetchval("SELECT version FROM routing_clock")
+        await _until(lambda: stack.runtime.table.version >= latest)
+
+        for region in ("", "us-east", "eu-west"):  # whatever the request names
+            answer = await stack.router.SelectSendingIP(_req(1, account="demo", region=region), metadata=md)
+            assert (answer.ip in EU_WEST_IPS, answer.management_type) == (True, types_pb2.MANAGEMENT_TYPE_GENERAL)
+            body = {"account_id": "demo", "message_id": "<2@x>", "recipient_domain": "gmail.com", "region": region}
+            through_http = await http_support.call(
+                stack.port, http_support.request("POST", "/v1/select", body, key=new.token)
+            )
+            assert through_http.status == 200 and through_http.json()["ip"] in EU_WEST_IPS, through_http.body
+
+
+async def test_an_account_a_router_created_is_then_routed_in_its_region_by_every_router(
+    db: asyncpg.Connection, db_url: str, start_router: StartRouter
+) -> None:
+    await seed_region(db)
+    await seed_region(db, "eu-west", EU_WEST_IPS)
+    first: Router = await start_router(db_url)
+    second: Router = await start_router(db_url)
+    # Unknown: the request's region; the flush creates it there and publishes its entry.
+    assert (await first.stub.SelectSendingIP(_req(1, account="newbie", region="eu-west"))).ip in EU_WEST_IPS
+    deadline = time.monotonic() + 10
+    while not await db.fetchval("SELECT count(*) FROM accounts WHERE account_id = 'newbie'"):
+        assert time.monotonic() < deadline, "the flush did not create the account"
+        await asyncio.sleep(0.02)
+    latest = await db.fetchval("SELECT version FROM routing_clock")
+    await _until(lambda: min(first.runtime.table.version, second.runtime.table.version) >= latest)
+    for router in (first, second):
+        assert (await router.stub.SelectSendingIP(_req(2, account="newbie", region="us-east"))).ip in EU_WEST_IPS
+        assert (await router.stub.SelectSendingIP(_req(3, account="newbie"))).ip in EU_WEST_IPS
+    assert await db.fetchval("SELECT region FROM accounts WHERE account_id = 'newbie'") == "eu-west"
+
+
+async def test_a_pick_whose_deadline_has_passed_is_refused_and_not_counted(
+    db: asyncpg.Connection, db_url: str, start_router: StartRouter
+) -> None:
+    """Each call leaves with 100 µs: the C core rounds that up to 1 ms on the server, so
+    nearly every one arrives with 1 ms or less and is refused uncounted. The few that
+    arrive with more (the rounding is to whole milliseconds) are answered in time: the
+    client sees OK, and exactly those are counted."""
+    await seed_region(db)
+    router: Router = await start_router(db_url)
+    answered = []
+    for i in range(40):
+        try:
+            answered.append(await router.stub.SelectSendingIP(_req(i), timeout=0.0001))
+        except grpc.aio.AioRpcError as exc:
+            assert exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert len(answered) <= 10
+    try:
+        batch = await router.stub.SelectSendingIPBatch(
+            router_pb2.SelectSendingIPBatchRequest(requests=[_req(i) for i in range(100, 110)]), timeout=0.0001
+        )
+        answered.extend(batch.responses)
+    except grpc.aio.AioRpcError as exc:
+        assert exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    answered.append(await router.stub.SelectSendingIP(_req(1000), timeout=5))
+    expected: dict[tuple[str, str, str], int] = {}
+    for a in answered:
+        expected[("acme", a.ip, "google")] = expected.get(("acme", a.ip, "google"), 0) + 1
+    deadline = time.monotonic() + 10
+    while await _history(db) != expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert await _history(db) == expected
+    assert router.runtime.servicer.expired >= 30  # they reached the router, which refused them
+
+
+async def test_the_same_message_asked_again_through_any_door_is_counted_once(
+    db: asyncpg.Connection, db_url: str, tmp_path: Path
+) -> None:
+    await seed_region(db)
+    await publish(db, account_route("acme", share=0.5))
+    new, _ = await create_key(db, ["route"], None)
+    md = (("authorization", f"Bearer {new.token}"),)
+    adapters = {"line_listen": "127.0.0.1:0", "adapter_key": new.token}
+    async with http_support.http_stack(db_url, tmp_path, adapters=adapters) as stack:
+        ips: list[str] = []
+        for i in range(20):
+            message = f"<{i}@mta.example>"
+            ips.append((await stack.router.SelectSendingIP(_req(i), metadata=md)).ip)
+            body = {"account_id": "acme", "message_id": message, "recipient_domain": "gmail.com"}
+            http_ip = (
+                await http_support.call(stack.port, http_support.request("POST", "/v1/select", body, key=new.token))
+            ).json()["ip"]
+            [line_ip] = await _line(stack.doors.ports["line"], f"SELECT acme {message} gmail.com")
+            batch = await stack.router.SelectSendingIPBatch(
+                router_pb2.SelectSendingIPBatchRequest(requests=[_req(i), _req(i)]), metadata=md
+            )
+            assert [http_ip, line_ip, *(r.ip for r in batch.responses)] == [ips[-1]] * 4
+        expected: dict[tuple[str, str, str], int] = {}
+        for ip in ips:
+            expected[("acme", ip, "google")] = expected.get(("acme", ip, "google"), 0) + 1
+        await _until(lambda: not stack.runtime.history.pending and stack.runtime.flusher is not None)
+        deadline = time.monotonic() + 10
+        while await _history(db) != expected and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert await _history(db) == expected
+        assert stack.runtime.engine.repeats == 20 * 4

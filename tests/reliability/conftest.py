@@ -8,12 +8,12 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from tests.e2e.harness import PrivatePostgres
+from tests.embedded_pg import own_folder
 from tests.reliability.load import PickKey
 
 SOAK = os.environ.get("SENDINGIP_SOAK") == "1"
@@ -27,13 +27,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def private_pg(tmp_path: Path) -> Iterator[PrivatePostgres]:
+def private_pg() -> Iterator[PrivatePostgres]:
     """An embedded PostgreSQL of this test's own: the test may stop and start it."""
-    pg = PrivatePostgres(tmp_path / "pg")
-    try:
-        yield pg
-    finally:
-        pg.close()
+    with own_folder() as folder:
+        pg = PrivatePostgres(folder / "pg")
+        try:
+            yield pg
+        finally:
+            pg.close()
 
 
 async def history(db: asyncpg.Connection) -> Counter[PickKey]:

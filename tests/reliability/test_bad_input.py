@@ -5,10 +5,14 @@ server is healthy and as fast as before afterwards."""
 
 from __future__ import annotations
 
+import json
 import socket
 import statistics
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +218,66 @@ def test_oversized_messages_and_batches(served: Any) -> None:
             list(stub.SelectSendingIPStream(iter([huge]), timeout=10, metadata=md))
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert health_status(server.target) == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_outcome_sums_saturate_and_bad_data_is_never_answered_retry(served: Any, db_url: str) -> None:
+    """Issue 13, item 7: once a key's stored sums overflowed, every report touching it
+    answered UNAVAILABLE ("retry") for ever, and the other accounts' outcomes in each such
+    report were lost with it. An IPv6 zone id reached PostgreSQL, which refused it the same way."""
+    server, admin, _ = served
+    md = bearer(admin)
+    day = "2026-03-01"
+    full = 2**62 - 1  # where stored counts saturate (store/queries/router.sql)
+
+    def outcome(account: str, ip: str, **counts: int) -> types_pb2.Outcome:
+        return types_pb2.Outcome(account_id=account, ip=ip, mailbox_provider="google", day=day, **counts)
+
+    async with connect(db_url) as db:
+        # A key whose sums reached the edge of a bigint, as years of in-bound reports would.
+        await db.execute(
+            "INSERT INTO daily_outcomes (day, account_id, ip, mailbox_provider, delivered, bounced) "
+            "VALUES ($1, 'acme', '192.0.2.10', 'google', $2, $3)",
+            date(2026, 3, 1),
+            2**63 - 10,
+            full - 5,
+        )
+        with grpc.insecure_channel(server.target) as channel:
+            stub = router_pb2_grpc.RouterStub(channel)  # type: ignore[no-untyped-call]
+            batch = [outcome("acme", "192.0.2.10", delivered=10**9, bounced=10**9)] * 999
+            batch.append(outcome("beta", "::ffff:192.0.2.11", delivered=7))
+            for _ in range(2):  # and again: never stuck
+                answer = stub.ReportOutcomes(router_pb2.ReportOutcomesRequest(outcomes=batch), timeout=10, metadata=md)
+                assert answer.accepted == 1000
+            rows = await db.fetch("SELECT account_id, ip, delivered, bounced FROM daily_outcomes ORDER BY 1")
+            assert [tuple(r) for r in rows] == [("acme", "192.0.2.10", full, full), ("beta", "192.0.2.11", 14, 0)]
+
+            # A zone id is bad input naming the item, and the report is applied not at all.
+            for ip in ("fe80::1%eth0", "fe80::1%\x00"):
+                bad = [outcome("beta", "192.0.2.11", delivered=1), outcome("beta", ip, delivered=1)]
+                with pytest.raises(grpc.RpcError) as err:
+                    stub.ReportOutcomes(router_pb2.ReportOutcomesRequest(outcomes=bad), timeout=10, metadata=md)
+                assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                assert (err.value.details() or "").startswith("outcomes[1].ip: "), err.value.details()
+        # The HTTP door goes through the same validation.
+        port = int(server.wait_line(r"http listen=127\.0\.0\.1:(\d+)")[1])
+        body = {"outcomes": [{"account_id": "beta", "ip": "fe80::1%eth0", "mailbox_provider": "google", "day": day}]}
+        status, text = _post(port, "/v1/outcomes", body, admin)
+        assert status == 400 and "outcomes[0].ip" in text and "zone id" in text, (status, text)
+        assert await db.fetchval("SELECT delivered FROM daily_outcomes WHERE account_id = 'beta'") == 14
+
+
+def _post(port: int, path: str, body: Any, key: str) -> tuple[int, str]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
 
 
 # -- raw HTTP/2 ------------------------------------------------------------------------

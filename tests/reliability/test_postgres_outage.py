@@ -3,7 +3,9 @@ while it is away (the key cache on disk)."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import grpc
@@ -25,11 +27,12 @@ from tests.e2e.harness import (
     wait_for,
 )
 from tests.integration.test_router_support import account_route, publish, seed_region
-from tests.reliability.conftest import wait_history
+from tests.reliability.conftest import history, wait_history
 from tests.reliability.load import Picker, total
 
 pytestmark = pytest.mark.e2e
 SERVING = health_pb2.HealthCheckResponse.SERVING
+FLUSH_INTERVAL = 0.2
 
 
 def _env(url: str, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -37,7 +40,7 @@ def _env(url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         url,
         SENDINGIP_DATA_DIR=str(data_dir),
         SENDINGIP_METRICS_LISTEN="127.0.0.1:0",
-        SENDINGIP_HISTORY_FLUSH_INTERVAL="0.2",
+        SENDINGIP_HISTORY_FLUSH_INTERVAL=str(FLUSH_INTERVAL),
         **extra,
     )
 
@@ -152,7 +155,7 @@ async def test_sigterm_while_postgres_is_down_keeps_the_picks_on_disk_until_the_
         first.stop()
     assert [before.failures, during.failures] == [[], []]
     assert "history kept on disk until the next start" in first.output, first.output
-    kept = list((tmp_path / "router").glob("history-*.json"))
+    kept = list((tmp_path / "router").glob("history-*.jsonl"))
     assert len(kept) == 1
 
     private_pg.start()
@@ -168,3 +171,86 @@ async def test_sigterm_while_postgres_is_down_keeps_the_picks_on_disk_until_the_
         second.stop()
     assert "writing them first" in second.output
     assert "Traceback" not in first.output + second.output
+
+
+async def test_sigkill_during_an_outage_loses_at_most_the_last_flush_interval(
+    private_pg: PrivatePostgres, tmp_path: Path
+) -> None:
+    """Issue 13, item 2: while flushes fail the backlog goes to disk every interval, so a
+    SIGKILL in the middle of an outage loses at most what was picked since the last write."""
+    await _prepare(private_pg)
+    env = _env(private_pg.url, tmp_path)
+    first = ServerProcess(env, ["--no-workers"])
+    try:
+        key = admin_key(first)
+        wait_for(lambda: health_status(first.target) == SERVING)
+        with Picker(first.target, key, mode="batch", name="batch", pace=0.02) as picker:
+            picker.wait_picks(200)
+            private_pg.stop("fast")
+            wait_for(lambda: (first.metric("sendingip_history_flush_failures_total") or 0) > 0)
+            time.sleep(15 * FLUSH_INTERVAL)  # an outage of many flush intervals
+            killed_at = time.monotonic()
+            first.signal(signal.SIGKILL)
+            assert first.wait(30) == -signal.SIGKILL
+    finally:
+        first.stop()
+    made = picker.counts
+    window = sum(n for at, n in picker.answered if at >= killed_at - 2 * FLUSH_INTERVAL - 0.3)
+    assert total(made) - window > 2000, (total(made), window)  # the bound says something
+
+    private_pg.start()
+    second = ServerProcess(env, ["--no-workers"])
+    try:
+        second.wait_line("history kept on disk is written")
+        async with connect(private_pg.url) as db:
+            counted = await history(db)
+    finally:
+        second.stop()
+    assert not counted - made, "history holds picks nobody was answered (or counted twice)"
+    lost = total(made) - total(counted)
+    assert 0 <= lost <= window, (lost, window, total(made))
+    assert "Traceback" not in first.output + second.output
+
+
+async def test_two_routers_on_one_host_keep_each_others_backlog(private_pg: PrivatePostgres, tmp_path: Path) -> None:
+    """Issue 13, item 3: two routers sharing a data folder each keep their own backlog on
+    disk; the routers started next take over both files, each exactly once."""
+    await _prepare(private_pg)
+    env = _env(private_pg.url, tmp_path, SENDINGIP_HISTORY_SHUTDOWN_TIMEOUT="1")
+    routers = [ServerProcess(env, ["--no-workers"])]
+    try:
+        key = admin_key(routers[0])
+        routers.append(ServerProcess(env, ["--no-workers"]))
+        for r in routers:
+            wait_for(lambda r=r: health_status(r.target) == SERVING)
+        pickers = [Picker(r.target, key, mode="batch", name=f"p{i}") for i, r in enumerate(routers)]
+        for p in pickers:
+            p.__enter__()
+        for p in pickers:
+            p.wait_picks(200)
+        private_pg.stop("fast")
+        for p in pickers:
+            p.wait_picks(1000)
+        for p in pickers:
+            p.stop()
+        for r in routers:
+            r.signal(signal.SIGTERM)
+        assert [r.wait(30) for r in routers] == [0, 0], "\n".join(r.output for r in routers)
+    finally:
+        for r in routers:
+            r.stop()
+    assert [p.failures for p in pickers] == [[], []]
+    made = pickers[0].counts + pickers[1].counts
+
+    private_pg.start()
+    again = [ServerProcess(env, ["--no-workers"]) for _ in range(2)]  # both look for orphans at once
+    try:
+        async with connect(private_pg.url) as db:
+            counted = await wait_history(db, made)
+        assert counted == made, (total(counted), total(made))
+        wait_for(lambda: not list((tmp_path / "router").glob("history-*.json*")))
+    finally:
+        for r in again:
+            r.stop()
+    output = "\n".join(r.output for r in routers + again)
+    assert "Traceback" not in output, output

@@ -3,17 +3,21 @@ loses at most the picks of the last flush interval (and of a flush being written
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from grpc_health.v1 import health_pb2
 
 from store.database import connect
-from tests.e2e.harness import ServerProcess, admin_key, health_status, sendingip_env, wait_for
+from store.migrate import apply_migrations
+from tests.e2e.harness import PrivatePostgres, ServerProcess, admin_key, health_status, sendingip_env, wait_for
 from tests.integration.test_router_support import account_route, publish, seed_region
-from tests.reliability.conftest import history
+from tests.reliability.conftest import history, wait_history
 from tests.reliability.load import Picker, total
 
 pytestmark = pytest.mark.e2e
@@ -97,3 +101,79 @@ async def test_sigkill_loses_at_most_the_last_flush_interval(db_url: str, tmp_pa
         assert total(counted) > 0
     finally:
         server.stop()
+
+
+def _postgres_processes(pg: PrivatePostgres) -> list[int]:
+    """The postmaster and every process it started (backends, checkpointer, …)."""
+    postmaster = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # pid (comm) state ppid …: comm may hold spaces, so split after its ")".
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                children.append(int(stat.parent.name))
+    return [postmaster, *children]
+
+
+@contextlib.contextmanager
+def frozen(pg: PrivatePostgres) -> Iterator[None]:
+    """PostgreSQL that accepts connections and never answers: every process stopped."""
+    pids = _postgres_processes(pg)
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in reversed(pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+async def test_sigterm_with_postgres_frozen_exits_within_the_deadline(
+    private_pg: PrivatePostgres, tmp_path: Path
+) -> None:
+    """Issue 13, item 4: every step of the shutdown is bounded by one deadline, and the
+    backlog is on disk before it; the next start writes it."""
+    async with connect(private_pg.url) as db:
+        await apply_migrations(db)
+        await seed_region(db)
+        await publish(db, account_route("acme", share=0.5))
+    deadline = 4.0
+    env = sendingip_env(
+        private_pg.url,
+        SENDINGIP_DATA_DIR=str(tmp_path),
+        SENDINGIP_METRICS_LISTEN="0",
+        SENDINGIP_HISTORY_FLUSH_INTERVAL=str(FLUSH_INTERVAL),
+        SENDINGIP_SHUTDOWN_DEADLINE=str(deadline),
+    )
+    first = ServerProcess(env)  # with the in-process worker: its stop is bounded too
+    try:
+        key = admin_key(first)
+        wait_for(lambda: health_status(first.target) == health_pb2.HealthCheckResponse.SERVING)
+        with Picker(first.target, key, mode="batch", name="batch") as picker:
+            picker.wait_picks(300)
+            with frozen(private_pg):
+                picker.wait_picks(500)
+                picker.stop()
+                time.sleep(2 * FLUSH_INTERVAL)  # a flush is stuck on the frozen server
+                began = time.monotonic()
+                first.signal(signal.SIGTERM)
+                code = first.wait(deadline + 30)
+                took = time.monotonic() - began
+    finally:
+        first.stop()
+    assert code == 0, first.output
+    assert took <= deadline + 1.0, (took, first.output)
+    assert "history kept on disk until the next start" in first.output, first.output
+    assert len(list((tmp_path / "router").glob("history-*.jsonl"))) == 1
+    assert picker.failures == []
+
+    again = ServerProcess(env)
+    try:
+        made = picker.counts
+        async with connect(private_pg.url) as db:
+            counted = await wait_history(db, made)
+        assert counted == made, (total(counted), total(made))
+    finally:
+        again.stop()
+    assert "Traceback" not in first.output + again.output, first.output + again.output

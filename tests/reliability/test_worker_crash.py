@@ -49,7 +49,9 @@ async def _states(conn: asyncpg.Connection, day: str) -> dict[str, str]:
     states = {}
     for r in rows:
         parts = (r["management_type"], r["last_decided_on"], r["figures_day"], r["ips"], r["pairs"], r["routes"])
-        if parts == ("general", None, None, 0, 0, 0):
+        # A run first gives every account without a routing entry a General one (SPEC §3 v2),
+        # apart from the accounts' own transactions: an old account has it or not yet.
+        if parts[:5] == ("general", None, None, 0, 0) and parts[5] in (0, 1):
             states[r["account_id"]] = "old"
         elif parts == ("transition", date.fromisoformat(day), day, 1, 5, 1):  # a pair per policy provider
             states[r["account_id"]] = "new"

@@ -1,4 +1,4 @@
-"""The pick with its counters: limits per (IP, provider), retries, the day boundary."""
+"""The pick with its counters: limits per (IP, provider), retries, repeats, the day boundary."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sendingip.v1 import router_pb2, types_pb2
 from server.router.engine import Engine, NotLoaded
 from server.router.history import HistoryBuffer
 from server.router.limits import SECONDS_PER_DAY, DailyLimits
+from server.router.repeats import BUCKET_SECONDS, WINDOW_SECONDS
 from server.router.table import RoutingTable, compile_account, compile_region
 from store.routing_entry import AccountRoute, DedicatedIP, ProviderRoute, RegionRoute
 
@@ -118,3 +119,88 @@ def test_history_aggregates_per_day_account_ip_provider() -> None:
         (DAY, "acme", "198.51.100.1", "google"): 30,
         (DAY, "acme", "198.51.100.1", "yahoo"): 5,
     }
+
+
+# -- a pick is counted once (SPEC §3 v2) -------------------------------------------------
+
+
+def _counted(engine: Engine) -> int:
+    return sum(engine.history.pending.values())
+
+
+def test_the_same_message_asked_again_gets_its_first_answer_and_is_not_counted_again() -> None:
+    engine, _ = _engine(limit=10, share=1.0)
+    answers = [engine.select(_req(i), "google") for i in range(10)]
+    assert all(a.ip == "198.51.100.1" and not a.overflow for a in answers)  # the limit is used up
+    # Asked again (a lost answer, a restarted queue runner): not an overflow pick now that
+    # the pair is full, but the answer it had; the pair and the history count it once.
+    assert engine.select(_req(9), "google") == answers[9]
+    assert (_counted(engine), engine.limits.counts, engine.repeats) == (10, {("198.51.100.1", "google"): 10}, 1)
+    assert engine.picks == [0, 0, 10]
+    # A new message does overflow.
+    assert engine.select(_req(10), "google").overflow
+
+
+def test_a_repeat_keeps_its_answer_across_a_routing_update() -> None:
+    engine, _ = _engine(limit=None, share=1.0)
+    first = engine.select(_req(1), "google")
+    engine.table.regions["us-east"] = compile_region(RegionRoute("us-east", "general-us-east", ("10.0.0.9",)), 9)
+    engine.table.accounts["acme"] = compile_account(
+        AccountRoute("acme", "us-east", "general", date(2024, 10, 5), None), 9
+    )
+    assert engine.select(_req(1), "google") == first
+    assert engine.select(_req(2), "google").ip == "10.0.0.9"
+
+
+def test_the_same_message_to_another_provider_is_another_delivery() -> None:
+    engine, _ = _engine(limit=None, share=0.5)
+    google = engine.select(_req(1), "google")
+    yahoo = engine.select(_req(1), "yahoo")
+    assert (google.mailbox_provider, yahoo.mailbox_provider) == ("google", "yahoo")
+    engine.select(_req(1), "yahoo")
+    assert (_counted(engine), engine.repeats) == (2, 1)
+
+
+def test_a_retry_is_answered_afresh_and_never_remembered() -> None:
+    engine, _ = _engine(limit=None, share=0.5)
+    engine.select(_req(1, retry=True), "google")
+    assert (_counted(engine), len(engine.recent)) == (0, 0)
+    engine.select(_req(1), "google")
+    engine.select(_req(1, retry=True), "google")
+    assert (_counted(engine), engine.retries, engine.repeats) == (1, 2, 0)
+
+
+def test_the_same_message_is_counted_again_once_ten_minutes_have_passed() -> None:
+    engine, clock = _engine(limit=None, share=0.5)
+    start = clock.now
+    engine.select(_req(1), "google")
+    clock.now = start + WINDOW_SECONDS - 1
+    engine.select(_req(1), "google")
+    assert (_counted(engine), engine.repeats) == (1, 1)
+    clock.now = start + WINDOW_SECONDS + 2 * BUCKET_SECONDS
+    engine.select(_req(1), "google")
+    assert (_counted(engine), engine.repeats) == (2, 1)
+
+
+def test_a_steady_stream_of_picks_is_remembered_for_ten_minutes_only() -> None:
+    engine, clock = _engine(limit=None, share=0.5)
+    start = clock.now
+    for second in range(3600):  # an hour at one pick a second, then the first of the last 10 minutes again
+        clock.now = start + second
+        engine.select(_req(second), "google")
+        assert len(engine.recent) <= WINDOW_SECONDS + 2 * BUCKET_SECONDS + 1
+    engine.select(_req(3600 - int(WINDOW_SECONDS) + 1), "google")
+    engine.select(_req(100), "google")
+    assert (_counted(engine), engine.repeats) == (3601, 1)
+
+
+def test_the_window_holds_at_most_its_bound_and_forgets_the_oldest_first() -> None:
+    table = _engine()[0].table
+    history = HistoryBuffer(1000)
+    engine = Engine(table, DailyLimits(DAY), history, default_region="us-east", clock=Clock(), repeat_window_picks=100)
+    for i in range(150):
+        engine.select(_req(i), "google")
+    assert (len(engine.recent), engine.recent.forgotten_early) == (100, 50)
+    engine.select(_req(149), "google")  # remembered: a repeat
+    engine.select(_req(0), "google")  # forgotten early: counted again
+    assert (_counted(engine), engine.repeats) == (151, 1)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sendingip.v1 import router_pb2, types_pb2
+from server.management import validation
+from server.management.errors import InvalidArgument
 from server.router import validate
 from server.router.history import HistoryBuffer
 from server.router.providers import ProviderTable
@@ -108,3 +110,54 @@ def test_the_history_buffer_is_bounded_but_existing_keys_keep_counting() -> None
     assert buffer.dropped == 1
     flush = buffer.take()
     assert flush is not None and flush.picks == 3 and buffer.pending == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [
+        ("fe80::1%eth0", "carries an IPv6 zone id"),
+        ("fe80::1%\x00", "carries an IPv6 zone id"),
+        ("fe80::1%", "carries an IPv6 zone id"),
+        ("192.0.2.1\x00", "is not an IPv4 or IPv6 address"),
+        ("192.0.2.0/24", "is not an IPv4 or IPv6 address"),
+        ("224.0.0.1", "cannot be a sending address"),
+        ("ff02::1", "cannot be a sending address"),
+        ("::", "cannot be a sending address"),
+        ("::ffff:0.0.0.0", "cannot be a sending address"),
+        ("::ffff:224.0.0.1", "cannot be a sending address"),
+    ],
+)
+def test_one_address_rule_refuses_zone_ids_networks_and_multicast_at_both_services(value: str, rule: str) -> None:
+    with pytest.raises(RequestError, match=f"^outcomes\\[2\\]\\.ip: .*{rule}"):
+        validate.ip(value, "outcomes[2].ip")
+    # The Management service applies the very same rule (AddIPs, ImportHistory).
+    with pytest.raises(InvalidArgument, match=f"^volumes\\[2\\]\\.ip: .*{rule}"):
+        validation.ip(value, "volumes[2].ip")
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ("::ffff:192.0.2.1", "192.0.2.1"),
+        ("::FFFF:c000:0201", "192.0.2.1"),
+        (" 192.0.2.1 ", "192.0.2.1"),
+        ("2001:DB8:0::1", "2001:db8::1"),
+        ("127.0.0.2", "127.0.0.2"),
+    ],
+)
+def test_an_address_has_one_text_wherever_it_is_stored(value: str, stored: str) -> None:
+    assert validate.ip(value) == stored
+    assert str(validation.ip(value, "addresses[0]")) == stored
+
+
+def test_counts_are_bounded_per_row_at_both_services() -> None:
+    assert validate.count(validate.MAX_COUNT, "delivered") == 10**9
+    with pytest.raises(RequestError, match=r"^outcomes\[0\]\.delivered: must be at most 1,000,000,000"):
+        validate.count(10**9 + 1, "outcomes[0].delivered")
+    with pytest.raises(InvalidArgument, match=r"^volumes\[4\]\.count: must be at most 1,000,000,000"):
+        validation.count(2**62, "volumes[4].count")
+    with pytest.raises(InvalidArgument, match=r"^volumes\[4\]\.count: must not be negative"):
+        validation.count(-1, "volumes[4].count")
+    outcome = types_pb2.Outcome(account_id="acme", mailbox_provider="google", day="2026-03-01", throttled=10**9 + 1)
+    with pytest.raises(RequestError, match=r"^outcomes\[7\]\.throttled: must be at most"):
+        validate.outcome(outcome, TABLE, "outcomes[7].")

@@ -6,7 +6,9 @@ decision changed nothing else, the common case) or one transaction for the accou
 that locks its row, reads its state again, decides again and applies everything: IPs
 claimed from the inventory with ``FOR UPDATE SKIP LOCKED``, drains, releases, warm-up
 stages, the account row, and the routing entry with a new version. A crash leaves each
-account either before or after its transaction, never between.
+account either before or after its transaction, never between. A ``stop`` event
+(SIGTERM) ends the run between accounts: what is applied stays applied, the rest waits for
+the next run.
 """
 
 from __future__ import annotations
@@ -46,6 +48,16 @@ log = logging.getLogger(__name__)
 #: Days of history kept beyond the window (late imports, operators looking back).
 PRUNE_MARGIN_DAYS = 7
 FIGURES_BATCH = 5000
+#: Failures that say PostgreSQL is away, not that an account is wrong: the run ends (the
+#: worker logs the outage once) instead of failing, and logging, every remaining account.
+UNREACHABLE = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+)
 
 
 @dataclass
@@ -60,7 +72,11 @@ class RebalanceReport:
     ips_quarantined: int = 0
     ips_back_in_inventory: int = 0
     routes_published: int = 0
+    #: Accounts that had no routing entry and got a General one (``_publish_general_entries``).
+    general_entries: int = 0
     seconds: float = 0.0
+    #: Ended early by ``stop``: the accounts not reached wait for the next run.
+    stopped: bool = False
     phases: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -70,6 +86,7 @@ class RebalanceReport:
             f"drained={self.ips_drained} quarantined={self.ips_quarantined} "
             f"back_in_inventory={self.ips_back_in_inventory} routes={self.routes_published} "
             f"seconds={self.seconds:.2f}"
+            + (" stopped early: the other accounts wait for the next run" if self.stopped else "")
         )
 
 
@@ -83,8 +100,11 @@ async def rebalance(
     default_region: str = "us-east",
     progress: Progress | None = None,
     apply_concurrency: int = 4,
+    stop: asyncio.Event | None = None,
 ) -> RebalanceReport:
-    """Decide every account for ``day`` from the history before it and store the result."""
+    """Decide every account for ``day`` from the history before it and store the result;
+    once ``stop`` is set, no further account is begun."""
+    stop = stop or asyncio.Event()
     q = queries.load()
     report = RebalanceReport(day=day)
     started = time.perf_counter()
@@ -120,11 +140,14 @@ async def rebalance(
             pairs[r["account_id"]].append(rows.pair_state(r))
         mark = _phase(report, "load_state", mark)
 
+    report.general_entries = await _publish_general_entries(pool, accounts, day)
     report.accounts = len(accounts)
     figures_batch: list[tuple[str, str, str]] = []
     to_apply: list[tuple[str, Sequence[DayHistory]]] = []
     decide_seconds = 0.0
     for n, row in enumerate(accounts, 1):
+        if stop.is_set():
+            break
         account = rows.account_state(row, pool_ips.get(row["account_id"], ()))
         window = history.get(account.account_id, [])
         account_pairs = pairs.get(account.account_id, [])
@@ -137,15 +160,19 @@ async def rebalance(
             )
             report.unchanged += 1
             if len(figures_batch) >= FIGURES_BATCH:
-                await _write_figures(pool, figures_batch, day)
+                await _write_figures(pool, figures_batch, day)  # an await: a signal can arrive
         else:
             to_apply.append((account.account_id, window))
         if progress is not None and (n % 1000 == 0 or n == len(accounts)):
             progress(n, len(accounts))
     await _write_figures(pool, figures_batch, day)
-    await _apply_all(pool, policy, to_apply, day, report, concurrency=apply_concurrency)
+    await _apply_all(pool, policy, to_apply, day, report, concurrency=apply_concurrency, stop=stop)
     report.phases["decide"] = decide_seconds
     mark = _phase(report, "decide_and_apply", mark)
+    if stop.is_set():
+        report.stopped = True
+        report.seconds = time.perf_counter() - started
+        return report  # pruning can wait for the next run
 
     async with pool.acquire() as conn:
         keep_from = day - timedelta(days=policy.history_window_days + PRUNE_MARGIN_DAYS)
@@ -155,6 +182,33 @@ async def rebalance(
     _phase(report, "prune", mark)
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def _publish_general_entries(pool: asyncpg.Pool, accounts: Sequence[asyncpg.Record], day: date) -> int:
+    """A General entry for each account without any, so that routers route it in its own
+    region (SPEC §3 v2). Accounts get theirs when created; this covers those created
+    here from imported history and those from before every account had one. Never
+    replaces an entry written meanwhile (``publish_absent``)."""
+    missing = [AccountRoute(r["account_id"], r["region"], "general", day, None) for r in accounts if r["route"] is None]
+    published = 0
+    for i in range(0, len(missing), FIGURES_BATCH):
+        batch = missing[i : i + FIGURES_BATCH]
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await routing_store.publish_absent(conn, batch)
+            published += len(batch)
+        except asyncpg.PostgresError as exc:
+            # The rest of the run does not depend on it; the next run tries again.
+            log.error(
+                "rebalance day=%s could not publish General routing entries accounts=%d first=%s: %s",
+                day,
+                len(batch),
+                batch[0].account_id,
+                exc,
+            )
+    if published:
+        log.info("rebalance day=%s published General routing entries for %d accounts without one", day, published)
+    return published
 
 
 def _phase(report: RebalanceReport, name: str, since: float) -> float:
@@ -218,22 +272,31 @@ async def _apply_all(
     report: RebalanceReport,
     *,
     concurrency: int,
+    stop: asyncio.Event,
 ) -> None:
     """Apply accounts on ``concurrency`` connections at once. Accounts are independent:
     each transaction locks its own row, claims inventory with SKIP LOCKED and takes the
-    routing clock last, so they neither deadlock nor share an IP."""
+    routing clock last, so they neither deadlock nor share an IP. Once ``stop`` is set,
+    the transactions under way commit and no other begins."""
     queue = iter(work)
+    unreachable: list[BaseException] = []
 
     async def apply_from_queue() -> None:
         for account_id, window in queue:
+            if stop.is_set() or unreachable:
+                return
             try:
                 await _apply_account(pool, policy, account_id, window, day, report)
                 report.applied += 1
+            except UNREACHABLE as exc:
+                unreachable.append(exc)  # every next account would fail the same way
             except Exception:
                 report.failed += 1
                 log.exception("rebalance failed account=%s day=%s; its state is unchanged", account_id, day)
 
     await asyncio.gather(*(apply_from_queue() for _ in range(max(1, concurrency))))
+    if unreachable:
+        raise unreachable[0]
 
 
 async def _apply_account(
