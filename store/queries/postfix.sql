@@ -3,7 +3,9 @@
 -- name: postfix_transport_ips
 -- Every IP the system holds, whatever its state (an inventory IP needs its transport
 -- before the rebalancer assigns it); $1 limits it to one region, NULL for all.
-SELECT host(address) AS address, region
-FROM ip_addresses
-WHERE $1::text IS NULL OR region = $1::text
-ORDER BY region, address
+-- Address order within a region (IPv4 before IPv6): the table's inet column, not the
+-- text output column of the same name, which would put '2001:db8::11' first.
+SELECT host(i.address) AS address, i.region
+FROM ip_addresses AS i
+WHERE $1::text IS NULL OR i.region = $1::text
+ORDER BY i.region, i.address

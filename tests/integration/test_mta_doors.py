@@ -654,11 +654,14 @@ async def test_master_cf_prints_a_transport_for_every_ip(db: asyncpg.Connection,
     await db.execute("INSERT INTO regions (region) VALUES ('eu-west')")
     await db.executemany(
         "INSERT INTO ip_addresses (address, region, state) VALUES ($1::inet, 'eu-west', 'inventory')",
-        [("2001:db8::a",), ("2001:db8::1",)],
+        [("2001:db8::a",), ("203.0.113.200",), ("2001:db8::1",)],
     )
     result = await asyncio.to_thread(master_cf, db_url, SENDINGIP_POSTFIX_LISTEN="127.0.0.1:10040")
     assert result.returncode == 0, result.stderr
+    # Address order in a region, IPv4 first (text order would put 203.0.113.200 last).
     assert transports(result.stdout) == [
+        "sendingip_203_0_113_200 unix - - n - - smtp -o smtp_bind_address=203.0.113.200"
+        " -o syslog_name=postfix/sendingip_203_0_113_200",
         "sendingip_2001_db8__1 unix - - n - - smtp -o smtp_bind_address6=2001:db8::1"
         " -o syslog_name=postfix/sendingip_2001_db8__1",
         "sendingip_2001_db8__a unix - - n - - smtp -o smtp_bind_address6=2001:db8::a"
