@@ -500,6 +500,7 @@ class HttpConnection(Connection):
         if self.transport is not None:
             self.transport.pause_reading()
         self.worker = asyncio.get_running_loop().create_task(self._work())
+        self.listener.track(self.worker)
 
     async def _work(self) -> None:
         pending = self.pending

@@ -35,6 +35,9 @@ from server.adapters.config import AdapterConfig, Network, is_loopback, split_li
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY = 1.0
+#: How long ``stop`` waits for answers that await (an outcomes report being written, say):
+#: well inside the 10 s a container gets to stop, with the history flush after it.
+DRAIN_SECONDS = 3.0
 
 
 class ListenError(OSError):
@@ -107,6 +110,8 @@ class Listener:
         self.shed = 0
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        #: Answers being worked out off the event loop's fast path (``track``).
+        self.in_flight: set[asyncio.Task[None]] = set()
         if self.allow == () and not is_loopback(self.host):
             raise ListenError(
                 f"the {name} door speaks no TLS and checks no key per client: to listen on {listen}, "
@@ -134,21 +139,41 @@ class Listener:
         log.info("%s listen=%s:%d", self.name, self.host, self.port)
         return self.port
 
+    def track(self, task: asyncio.Task[None]) -> None:
+        """A connection answers a request in ``task`` (a handler that awaits): ``stop`` lets it
+        finish, within ``DRAIN_SECONDS``, before closing the connections."""
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+
     async def stop(self) -> None:
-        """Stops accepting and closes every connection (a request in flight is answered first:
-        answers are written synchronously)."""
+        """Stops accepting and closes every connection. A request in flight is answered first:
+        most answers are written synchronously; those that await (``track``) get
+        ``DRAIN_SECONDS`` to finish and are cancelled after that."""
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         if self._server is not None:
             self._server.close()
+        await self._drain()
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.close()
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    async def _drain(self) -> None:
+        if not self.in_flight:
+            return
+        _, late = await asyncio.wait(set(self.in_flight), timeout=DRAIN_SECONDS)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning(
+                "%s door: %d answers still in flight after %.0fs, cancelled", self.name, len(late), DRAIN_SECONDS
+            )
+            await asyncio.gather(*late, return_exceptions=True)
 
     def admit(self, conn: Connection) -> None:
         if self.allow is not None and not self._allowed(conn.peer):

@@ -160,3 +160,51 @@ async def test_an_mta_door_on_a_public_address_needs_an_allow_list(start: object
     assert not allowed._allowed("10.8.0.1") and not allowed._allowed("")
     reader, writer = await _connect(allowed.port)  # loopback is always allowed
     assert await _echoes(reader, writer)
+
+
+class Slow(Connection):
+    """A door whose answer awaits (as the HTTP door's outcomes report does): it answers each
+    line after ``delay`` seconds, in a task the listener tracks."""
+
+    delay = 0.3
+    answered: list[bytes]
+
+    def data_received(self, data: bytes) -> None:
+        self.begin()
+        self.listener.track(asyncio.get_running_loop().create_task(self._answer(data)))
+
+    async def _answer(self, data: bytes) -> None:
+        await asyncio.sleep(self.delay)
+        if self.transport is not None:
+            self.transport.write(b"late " + data)
+        Slow.answered.append(data)
+
+
+async def test_stop_lets_an_answer_that_awaits_finish_first() -> None:
+    Slow.answered = []
+    listener = Listener("slow", "127.0.0.1:0", Slow, AdapterConfig(), trusted=False)
+    port = await listener.start()
+    reader, writer = await _connect(port)
+    writer.write(b"one\n")
+    await writer.drain()
+    await asyncio.sleep(0.05)  # the request has arrived; its answer is being worked out
+    await listener.stop()
+    assert Slow.answered == [b"one\n"]
+    assert await asyncio.wait_for(reader.read(), 2) == b"late one\n"
+    assert not listener.in_flight
+
+
+async def test_stop_cancels_an_answer_that_takes_longer_than_the_drain(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(listener_module, "DRAIN_SECONDS", 0.2)
+    monkeypatch.setattr(Slow, "delay", 30.0)
+    Slow.answered = []
+    listener = Listener("slow", "127.0.0.1:0", Slow, AdapterConfig(), trusted=False)
+    port = await listener.start()
+    _, writer = await _connect(port)
+    writer.write(b"one\n")
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    started = asyncio.get_running_loop().time()
+    await listener.stop()
+    assert asyncio.get_running_loop().time() - started < 2
+    assert Slow.answered == [] and not listener.in_flight
