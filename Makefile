@@ -38,7 +38,7 @@ test: install
 soak: install
 	SENDINGIP_SOAK=1 $(BIN)/pytest tests/reliability -m soak $(PYTEST_ARGS)
 
-# The benchmark (README: Benchmarks; docs/benchmarks.md): its own PostgreSQL and servers, < 10 minutes.
+# The benchmark (docs/benchmarks.md): its own PostgreSQL and servers, < 10 minutes.
 # BENCH_ARGS=--quick for a ~3-minute run. h2load comes from nghttp2-client, wrk from wrk; the
 # line and Postfix doors' client (bench/doorclient.c) is built with the system cc.
 bench: install

@@ -21,17 +21,17 @@ import grpc
 import uvloop
 
 from sendingip.v1 import router_pb2, router_pb2_grpc
+from server import validate
 from server.auth.authorizer import KeyAuthorizer
 from server.auth.cache import load_active_keys
 from server.authz import Metadata
-from server.router import validate
 from server.router.engine import Engine
-from server.router.history import HistoryBuffer
+from server.router.history_buffer import HistoryBuffer
 from server.router.limits import SECONDS_PER_DAY, DailyLimits
 from server.router.pick import NoGeneralPool
 from server.router.providers import ProviderTable
 from server.router.table import CompiledAccount, CompiledRegion, RoutingTable, compile_entry
-from server.router.validate import RequestError
+from server.validate import RequestError
 
 log = logging.getLogger(__name__)
 

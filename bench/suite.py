@@ -1,4 +1,4 @@
-"""`make bench`: every figure of the README's table, side by side, in one run.
+"""`make bench`: every figure of docs/benchmarks.md's table, side by side, in one run.
 
 Starts its own PostgreSQL (or uses ``SENDINGIP_DATABASE_URL``'s server, in a database of
 its own), seeds a routing table, creates a route key, starts the real router
@@ -42,7 +42,8 @@ from bench import clients, doors, h2load, rebalance_scale, seed, stack, wrk
 from bench.report import Figure, Report, machine
 from bench.stats import median, percentiles
 from sendingip.v1 import router_pb2, router_pb2_grpc
-from server.router.history import Flush, PostgresHistorySink
+from server.router.history_buffer import Flush
+from server.router.history_flusher import PostgresHistorySink
 from store import routing_store
 from store.database import connect, create_pool
 

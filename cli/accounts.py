@@ -8,12 +8,7 @@ from typing import Any
 from cli import client, output
 from cli.status import account_header
 from sendingip.v1 import management_pb2, types_pb2
-
-TYPES = {
-    "general": types_pb2.MANAGEMENT_TYPE_GENERAL,
-    "transition": types_pb2.MANAGEMENT_TYPE_TRANSITION,
-    "dedicated": types_pb2.MANAGEMENT_TYPE_DEDICATED,
-}
+from server.proto_enums import MANAGEMENT_TYPE_TO_PROTO
 
 
 def register(subparsers: Any) -> None:
@@ -23,7 +18,7 @@ def register(subparsers: Any) -> None:
     listing = sub.add_parser("list", help="accounts, filtered (the default)")
     for p in (parser, listing):
         p.add_argument("--region", default="", help="only this region")
-        p.add_argument("--type", choices=sorted(TYPES), help="only this management type")
+        p.add_argument("--type", choices=sorted(MANAGEMENT_TYPE_TO_PROTO), help="only this management type")
         p.add_argument("--limit", type=int, default=0, help="at most this many (default: all)")
         p.add_argument("--page-size", type=int, default=500, help=argparse.SUPPRESS)
         client.add_client_options(p)
@@ -51,7 +46,9 @@ def list_command(args: argparse.Namespace) -> int:
                 c.management.ListAccounts,
                 management_pb2.ListAccountsRequest(
                     region=args.region,
-                    management_type=TYPES.get(args.type or "", types_pb2.MANAGEMENT_TYPE_UNSPECIFIED),
+                    management_type=(
+                        MANAGEMENT_TYPE_TO_PROTO[args.type] if args.type else types_pb2.MANAGEMENT_TYPE_UNSPECIFIED
+                    ),
                     page_size=size,
                     page_token=token,
                 ),

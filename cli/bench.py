@@ -18,7 +18,7 @@ def register(subparsers: Any) -> None:
     bench = subparsers.add_parser(
         "bench",
         help="measure the router against its ceiling and a naive baseline; writes bench-results/latest.md",
-        description="Runs the whole benchmark (see the README's Benchmarks section) against servers it starts itself.",
+        description="Runs the whole benchmark (see docs/benchmarks.md) against servers it starts itself.",
     )
     bench.add_argument("--quick", action="store_true", help="shorter runs and a 20k rebalance (~2 minutes)")
     bench.add_argument("--accounts", type=int, help="accounts in the routing table (10,000)")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import re
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -19,14 +18,15 @@ import asyncpg
 
 from cli.output import print_json, table
 from cli.runtime import database, run_async
+from server import validate
 from server.auth import keys
 from server.auth.store import KeyInfo, create_key, list_keys, revoke_key
 from store.config import DatabaseConfig
 from store.database import connect
 from store.migrate import apply_migrations
+from store.outage import DATABASE_UNAVAILABLE
 
 T = TypeVar("T")
-_ACCOUNT_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 
 
 def register(subparsers: Any) -> None:
@@ -90,7 +90,7 @@ def _with_connection(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     try:
         with database(DatabaseConfig.from_env()) as db:
             return run_async(main(db.url))
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except DATABASE_UNAVAILABLE as exc:
         raise DatabaseFailed(str(exc)) from exc
 
 
@@ -103,7 +103,7 @@ def create_command(args: argparse.Namespace) -> int:
     accounts: list[str] | None = None
     if args.accounts is not None:
         accounts = [a.strip() for a in args.accounts.split(",") if a.strip()]
-        bad = [a for a in accounts if not _ACCOUNT_ID.fullmatch(a)]
+        bad = [a for a in accounts if not validate.ACCOUNT_ID.fullmatch(a)]
         if bad or not accounts:
             print(f"error: --accounts: {bad[0] if bad else args.accounts!r} is not an account id", file=sys.stderr)
             return 2

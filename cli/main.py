@@ -30,7 +30,7 @@ COMMAND_MODULES = (
     "cli.postfix",
     "cli.outcomes",
     "cli.bench",
-    "workers.simulate.command",
+    "cli.simulate",
 )
 
 

@@ -36,11 +36,11 @@ from cli.follow_postfix.postfix_log import Accounts, LineClock, PostfixLog
 from cli.follow_postfix.reader import LogReader
 from cli.follow_postfix.state import FollowState, OutcomeRow, Report, StateError, StateFile, default_path
 from sendingip.v1 import router_pb2, types_pb2
+from server import validate
 from server.adapters.config import POSTFIX_ACCOUNT_MODES
 from server.config import RouterConfig
-from server.router import validate
 from server.router.providers import ProviderTable
-from server.router.validate import RequestError
+from server.validate import RequestError
 from store.config import ConfigError
 
 log = logging.getLogger(__name__)

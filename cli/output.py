@@ -10,19 +10,13 @@ from typing import Any, TextIO
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from sendingip.v1 import types_pb2
+from server.proto_enums import IP_STATUS_TO_PROTO, MANAGEMENT_TYPE_TO_PROTO, POOL_TYPE_TO_PROTO
+from store import labels
 
-MANAGEMENT_TYPE_LABELS = {
-    types_pb2.MANAGEMENT_TYPE_GENERAL: "General",
-    types_pb2.MANAGEMENT_TYPE_TRANSITION: "Transition",
-    types_pb2.MANAGEMENT_TYPE_DEDICATED: "Dedicated",
-}
-POOL_TYPE_LABELS = {types_pb2.POOL_TYPE_GENERAL: "General", types_pb2.POOL_TYPE_DEDICATED: "Dedicated"}
-IP_STATUS_LABELS = {
-    types_pb2.IP_STATUS_IN_PROGRESS: "In Progress",
-    types_pb2.IP_STATUS_ACTIVE: "Active",
-    types_pb2.IP_STATUS_DRAINING: "Draining",
-}
+#: ``store.labels`` keyed by the protos' numbers, as the responses carry them.
+MANAGEMENT_TYPE_LABELS = {MANAGEMENT_TYPE_TO_PROTO[k]: text for k, text in labels.MANAGEMENT_TYPE_LABELS.items()}
+POOL_TYPE_LABELS = {POOL_TYPE_TO_PROTO[k]: text for k, text in labels.POOL_TYPE_LABELS.items()}
+IP_STATUS_LABELS = {IP_STATUS_TO_PROTO[k]: text for k, text in labels.IP_STATUS_LABELS.items()}
 
 
 def to_dict(message: Message) -> dict[str, Any]:

@@ -26,11 +26,12 @@ from typing import Any
 import asyncpg
 
 from cli.runtime import database, run_async
+from server import validate
 from server.adapters.postfix_names import transport_for
-from server.router import validate
 from store import queries
 from store.config import DatabaseConfig
 from store.database import connect
+from store.outage import DATABASE_UNAVAILABLE
 
 #: (address, region) as the database holds them.
 Row = tuple[str, str]
@@ -122,7 +123,7 @@ def rows_from_database(region: str | None, timeout: float) -> list[Row]:
     try:
         with database(DatabaseConfig.from_env()) as db:
             return run_async(_read(db.url, region, timeout))
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except DATABASE_UNAVAILABLE as exc:
         detail = " ".join(str(exc).split()) or type(exc).__name__
         raise Failed(f"database: {detail} (is SENDINGIP_DATABASE_URL right?)") from None
 

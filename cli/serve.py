@@ -11,18 +11,15 @@ import sys
 import threading
 from typing import Any
 
-import asyncpg
-
 from cli.runtime import database, run_async, until_signalled
 from server import app
 from server.adapters.listener import ListenError
-from server.adapters.runtime import Doors
 from server.config import ServerConfig
-from server.management.runtime import ManagementRuntime
-from server.router.runtime import POOL_CLOSE_WAIT, RouterRuntime, assert_upb, close_pool
+from server.router.runtime import POOL_CLOSE_WAIT, assert_upb, close_pool
 from server.shutdown import Deadline, cancel
 from store.database import connect, create_pool
 from store.migrate import apply_migrations
+from store.outage import CANNOT_CONNECT
 from workers.service import Worker, WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -68,21 +65,8 @@ async def _serve(
     assert_upb()
     if config.auto_migrate:
         await _migrate(config.database.url)
-    management = await ManagementRuntime.start(config)  # API keys (and the first admin key), TLS
-    runtime = RouterRuntime(config, management.authorizer)
-    server = await app.create_server(
-        config,
-        services=[runtime.add_to_server, management.add_to_server],
-        options=runtime.grpc_options(),
-        credentials=management.credentials,
-    )
-    await server.start(config.listen)
-    try:
-        doors = await Doors.start(config.adapters, runtime, management.servicer)
-    except BaseException:
-        await server.stop(0)
-        await management.stop()
-        raise
+    parts = await app.Assembly.start(config)  # API keys (and the first admin key), TLS, services, doors
+    runtime, server = parts.router, parts.server
     router = asyncio.create_task(runtime.run(), name="router")
     stopped = asyncio.create_task(stop.wait(), name="stop-signal")
     ready = asyncio.create_task(runtime.ready.wait(), name="router-ready")
@@ -98,17 +82,11 @@ async def _serve(
         stopped.cancel()
         if watchdog is not None:
             watchdog.start(config.shutdown_deadline + WATCHDOG_MARGIN)
-        await _shutdown(config, runtime, server, doors, management, worker, router)
+        await _shutdown(config, parts, worker, router)
 
 
 async def _shutdown(
-    config: ServerConfig,
-    runtime: RouterRuntime,
-    server: app.App,
-    doors: Doors,
-    management: ManagementRuntime,
-    worker: InProcessWorker | None,
-    router: asyncio.Task[None],
+    config: ServerConfig, parts: app.Assembly, worker: InProcessWorker | None, router: asyncio.Task[None]
 ) -> None:
     """Every step within what is left of one deadline (``server/shutdown.py``): the
     process ends by ``SENDINGIP_SHUTDOWN_DEADLINE`` whatever PostgreSQL does, with the
@@ -117,13 +95,13 @@ async def _shutdown(
     # Beside the router's stop: the worker ends after the account it is on.
     worker_stopped = asyncio.create_task(worker.stop(deadline)) if worker is not None else None
     # No new picks first, then the final history flush.
-    runtime.servicer.draining = True
-    await deadline.run("doors stop", doors.stop(), limit=DOORS_WAIT)
+    parts.router.servicer.draining = True
+    await deadline.run("doors stop", parts.doors.stop(), limit=DOORS_WAIT)
     grace = min(config.shutdown_grace, deadline.left() / 2)
-    await deadline.run("gRPC server stop", server.stop(grace), limit=grace + DOORS_WAIT)
+    await deadline.run("gRPC server stop", parts.server.stop(grace), limit=grace + DOORS_WAIT)
     # No calls any more: Management's pool and the key refresh can go beside the router's stop.
-    management_stopped = asyncio.create_task(deadline.run("management stop", management.stop()))
-    if not await deadline.run("router stop", runtime.stop(deadline)):
+    management_stopped = asyncio.create_task(deadline.run("management stop", parts.stop_access()))
+    if not await deadline.run("router stop", parts.router.stop(deadline)):
         await cancel(router, "router", deadline.seconds)
     await management_stopped
     if worker_stopped is not None:
@@ -202,5 +180,5 @@ async def _migrate(url: str) -> None:
         async with asyncio.timeout(15), connect(url) as conn:
             for m in await apply_migrations(conn):
                 log.info("applied migration %04d_%s", m.version, m.name)
-    except (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as exc:
+    except CANNOT_CONNECT as exc:
         log.error("cannot migrate: PostgreSQL unreachable (%s); starting without it", exc)

@@ -13,8 +13,7 @@ from cli.runtime import database, run_async, until_signalled
 from store.config import DatabaseConfig
 from store.database import connect, create_pool
 from store.migrate import apply_migrations
-from store.outage import cause
-from workers.rebalance.run import UNREACHABLE
+from store.outage import UNREACHABLE, cause
 from workers.service import Worker, WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ async def _forever(url: str, config: WorkerConfig, stop: asyncio.Event) -> int:
     async with connect(url) as conn:
         await apply_migrations(conn)
     pool = await create_pool(url, size=5)
-    worker = Worker(pool, url, config, stop=stop)  # SIGTERM: stop between accounts (README)
+    worker = Worker(pool, url, config, stop=stop)  # SIGTERM: stop between accounts (docs/operations.md)
     try:
         await worker.run()
     finally:

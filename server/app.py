@@ -1,8 +1,10 @@
-"""Assembles the gRPC server: the services it is given, health, reflection, and its bounds.
+"""Assembles the server: the one place that wires a ``sendingip serve`` together.
 
-``create_server`` builds and binds; ``App.start``/``App.stop`` own the lifecycle.
-Services register themselves through ``add_to_server`` callables so this module does
-not need to know them.
+``Assembly.start`` builds access control and TLS (``server.auth``) once and hands them to
+the router, the Management service and, through their servicers, the doors; then the
+gRPC server (``create_server``: the services it is given, health, reflection, its bounds;
+``App.start``/``App.stop`` own its lifecycle). Services register themselves through
+``add_to_server`` callables, so ``create_server`` does not need to know them.
 
 Bounds (issue 13: a few thousand idle connections or half-open streams, from anyone who
 can reach the port, took hundreds of MB that were never given back): grpc core caps the
@@ -30,9 +32,14 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from sendingip.v1 import management_pb2, router_pb2
 from server.adapters.config import split_listen
 from server.adapters.listener import ListenError
+from server.adapters.runtime import Doors
 from server.admission import Admission, Bounded
+from server.auth.runtime import AuthRuntime
+from server.auth.tls import server_credentials
 from server.config import GrpcBounds, ServerConfig
 from server.decoding import SafeDecoding
+from server.management.runtime import ManagementRuntime
+from server.router.runtime import RouterRuntime
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +190,54 @@ async def create_server(
     # NOT_SERVING until a routing table is loaded (SPEC §3).
     await app.set_serving(False)
     return app
+
+
+@dataclass
+class Assembly:
+    """What one ``sendingip serve`` runs besides the workers, built in one place: every
+    service gets the same authorizer, the gRPC server the TLS credentials. The entry point
+    (``cli/serve.py``) runs the router and stops the parts in order."""
+
+    auth: AuthRuntime
+    router: RouterRuntime
+    management: ManagementRuntime
+    server: App
+    doors: Doors
+
+    @classmethod
+    async def start(cls, config: ServerConfig) -> Assembly:
+        """API keys loaded (and the first admin key made), the gRPC server started, the
+        doors open; the router's ``run()`` is the caller's. ``ListenError`` when a port
+        cannot be bound (nothing is left running)."""
+        auth = AuthRuntime(config.database, config.auth)
+        # None without SENDINGIP_TLS_CERT/KEY; read before anything starts, so a bad path fails the start.
+        credentials = server_credentials(config.auth.tls_cert, config.auth.tls_key)
+        await auth.start()
+        router = RouterRuntime(config, auth.authorizer)
+        management = ManagementRuntime(config.database, auth.authorizer)
+        server: App | None = None
+        try:
+            server = await create_server(
+                config,
+                services=[router.add_to_server, management.add_to_server],
+                options=router.grpc_options(),
+                credentials=credentials,
+            )
+            await server.start(config.listen)
+            doors = await Doors.start(config.adapters, router, management.servicer)
+        except BaseException:
+            if server is not None:
+                await server.stop(0)
+            await management.stop()
+            await auth.stop()
+            raise
+        return cls(auth, router, management, server, doors)
+
+    async def stop_access(self) -> None:
+        """Management's pool and the key refresh; once the gRPC server and the doors have
+        stopped (no call can come any more). Idempotent."""
+        await self.management.stop()
+        await self.auth.stop()
 
 
 def _bind(server: grpc.aio.Server, listen: str, credentials: grpc.ServerCredentials | None) -> int:

@@ -14,7 +14,7 @@ from store.config import DatabaseConfig, env_int, env_seconds
 
 @dataclass(frozen=True)
 class RouterConfig:
-    """The hot path's knobs (``server/router``); see README.md, "The router: the hot path"."""
+    """The hot path's knobs (``server/router``); see docs/router.md."""
 
     #: ``SENDINGIP_ROUTER_ID``: this router's name in ``router_heartbeats`` and in
     #: ``history_flushes`` (default: host name and process id).
@@ -70,7 +70,7 @@ class RouterConfig:
 @dataclass(frozen=True)
 class GrpcBounds:
     """What any client that reaches the gRPC port can make the router hold, and for how
-    long (README: Configuration; SPEC §3 "Bounds"). Each closes one way to exhaust the
+    long (docs/operations.md: Configuration; SPEC §3 "Bounds"). Each closes one way to exhaust the
     router's memory or descriptors without a key; ``server.app`` and ``server.admission``
     apply them."""
 

@@ -46,15 +46,24 @@ def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int) ->
     return value
 
 
-def env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    """A positive duration in seconds; a clear error naming the variable otherwise."""
+def env_seconds(
+    env: Mapping[str, str], name: str, default: float, *, minimum: float | None = None, unit: str = "seconds"
+) -> float:
+    """A duration (in ``unit``); a clear error naming the variable when it is not one.
+
+    Without ``minimum`` it must be more than 0 (infinity allowed: "never"). With one, it must
+    be at least ``minimum`` and finite: ``minimum=0`` is for settings where 0 means "off".
+    """
     raw = env.get(name)
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r}: expected a number of seconds") from None
-    if not value > 0:
-        raise ConfigError(f"{name}={raw!r}: must be more than 0")
+        raise ConfigError(f"{name}={raw!r}: expected a number of {unit}") from None
+    if minimum is None:
+        if not value > 0:
+            raise ConfigError(f"{name}={raw!r}: must be more than 0")
+    elif not minimum <= value < float("inf"):
+        raise ConfigError(f"{name}={raw!r}: must be {minimum:g} or more")
     return value

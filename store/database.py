@@ -68,3 +68,17 @@ def with_database(url: str, name: str) -> str:
     """``url`` pointing at database ``name`` instead (host, user and options kept)."""
     parts = urllib.parse.urlsplit(url)
     return urllib.parse.urlunsplit(parts._replace(path="/" + urllib.parse.quote(name)))
+
+
+def database_identity(url: str) -> str:
+    """A stable name for the database ``url`` points at (its password left out): what the
+    files a server keeps beside a database (routing snapshot, saved keys, history) are
+    named after and checked against."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    query = "&".join(sorted(p for p in parts.query.split("&") if not p.startswith("password=")))
+    return f"{netloc}{parts.path}?{query}"

@@ -7,6 +7,10 @@ the first attempt fails, a summary every ``every`` seconds while it goes on ("st
 unreachable for 60s, 23 attempts"), and one INFO line when an attempt succeeds again. The
 cause is the exception's text, never its traceback: an unreachable database is an expected
 condition, not a bug.
+
+The exceptions that count as "PostgreSQL is away" are listed here once as well
+(``DATABASE_UNAVAILABLE`` and the narrower ``UNREACHABLE`` and ``CANNOT_CONNECT``), so
+every loop, the CLI and Management agree on what an outage is.
 """
 
 from __future__ import annotations
@@ -15,8 +19,45 @@ import logging
 import time
 from collections.abc import Callable
 
+import asyncpg
+
 #: Seconds between two summary lines of one outage.
 SUMMARY_EVERY = 60.0
+
+#: What a loop that talks to PostgreSQL catches and retries: PostgreSQL may be away or
+#: restarting, or a statement failed on the server side. The network (``OSError``;
+#: ``TimeoutError``, from ``asyncio.timeout``, is one and is named for the reader), any
+#: error PostgreSQL sends (``PostgresError``: shutting down, refusing connections, a lock
+#: or statement timeout, a query cancelled) and asyncpg's own (``InterfaceError``: the
+#: connection closed under the caller). Anything else is a bug in our code and must
+#: surface, not be retried for ever. Callers that need fewer or more derive from this
+#: module: the router's history writer adds ``InternalClientError``; Management and the
+#: rebalancer tell "unreachable" (``UNREACHABLE``) from "this statement failed".
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+#: Connecting failed: the network, PostgreSQL refusing the connection (SQLSTATE class 08)
+#: or not accepting any yet (starting up or shutting down, 57P03). Nothing about what a
+#: statement would have done: a start-up step skipped on these is worth retrying later.
+CANNOT_CONNECT: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+)
+#: An open connection ended under the caller: asyncpg closed it, or PostgreSQL ended the
+#: session (administrator shutdown 57P01, crash of another backend 57P02).
+CONNECTION_LOST: tuple[type[Exception], ...] = (
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+#: PostgreSQL is away, as opposed to one statement failing: a subset of
+#: ``DATABASE_UNAVAILABLE`` for callers that treat the two differently.
+UNREACHABLE: tuple[type[Exception], ...] = CANNOT_CONNECT + CONNECTION_LOST
 
 
 def cause(exc: BaseException) -> str:

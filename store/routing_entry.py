@@ -14,6 +14,7 @@ without an entry of its own.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,6 +29,9 @@ PoolType = Literal["general", "dedicated"]
 
 #: The provider whose route applies to a provider an entry does not name.
 FALLBACK_PROVIDER = "other"
+#: What a mailbox provider name may look like, wherever one is given: a request, imported
+#: history, the policy's list, the router's domain table (``warmup_state``'s CHECK too).
+PROVIDER_NAME = re.compile(r"[a-z0-9_-]{1,32}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Publishing routing entries, and reading them back.
+"""Publishing routing entries (the routers read them back: ``server/router/loader.py``).
 
 A writer calls ``publish`` inside its own transaction: the entries get fresh versions
 from ``routing_clock`` (whose row lock, held until commit, orders the versions as they
@@ -17,7 +17,6 @@ history (``publish_absent``). Neither ever replaces an entry.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date
 
 import asyncpg
@@ -26,14 +25,6 @@ from store import queries
 from store.routing_entry import AccountRoute, RegionRoute
 
 ROUTING_CHANNEL = "sendingip_routing"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEntry:
-    kind: str  # "account" or "region"
-    key: str  # account id or region
-    version: int
-    entry: str  # JSON, see store.routing_entry
 
 
 async def publish(conn: asyncpg.Connection, routes: Sequence[AccountRoute | RegionRoute]) -> int:
@@ -82,8 +73,3 @@ async def publish_general_pool(conn: asyncpg.Connection, region: str) -> int:
         raise LookupError(f"region {region!r} has no general pool")
     route = RegionRoute(region=region, pool_id=row["pool_id"], addresses=tuple(row["addresses"] or ()))
     return await publish(conn, [route])
-
-
-async def entries_since(conn: asyncpg.Connection, version: int) -> list[StoredEntry]:
-    rows = await conn.fetch(queries.load()["routing_since"], version)
-    return [StoredEntry(r["kind"], r["key"], r["version"], r["entry"]) for r in rows]

@@ -9,7 +9,6 @@ pytest's temporary folders (``tests/embedded_pg.py`` says why).
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,8 +19,7 @@ from store.database import connect, with_database
 from store.embedded import EmbeddedPostgres
 from store.migrate import apply_migrations
 from tests.embedded_pg import own_folder
-
-RUN_ID = uuid.uuid4().hex[:8]
+from tests.support.databases import RUN_ID, DatabaseFactory
 
 
 @pytest.fixture(scope="session")
@@ -52,28 +50,6 @@ async def template_db(pg_server_url: str) -> AsyncIterator[str]:
     finally:
         async with connect(pg_server_url) as admin:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-class DatabaseFactory:
-    """Makes databases for one test and drops them afterwards."""
-
-    def __init__(self, server_url: str, template: str) -> None:
-        self.server_url = server_url
-        self.template = template
-        self.created: list[str] = []
-
-    async def create(self, *, migrated: bool = True) -> str:
-        name = f"sipt_{RUN_ID}_{uuid.uuid4().hex[:12]}"
-        template = self.template if migrated else "template0"
-        async with connect(self.server_url) as admin:
-            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        self.created.append(name)
-        return with_database(self.server_url, name)
-
-    async def drop_all(self) -> None:
-        async with connect(self.server_url) as admin:
-            for name in self.created:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

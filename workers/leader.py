@@ -19,6 +19,7 @@ import logging
 import asyncpg
 
 from store import queries
+from store.outage import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class SessionLock:
         try:
             await asyncio.wait_for(self._conn.fetchval("SELECT 1"), timeout=10)
             return True
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+        except DATABASE_UNAVAILABLE:
             log.warning("lock %s: connection lost, lock released", self.name)
             self._conn.terminate()
             self._conn = None
@@ -94,6 +95,6 @@ class SessionLock:
         try:
             await conn.fetchval(queries.load()["worker_session_unlock"], self.name)
             await conn.close()
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except DATABASE_UNAVAILABLE:
             conn.terminate()
         log.debug("lock %s released", self.name)

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 
 from store.config import env_seconds
-from store.outage import Outage
+from store.outage import DATABASE_UNAVAILABLE, Outage
 from workers.leader import LEADER, RUN, SessionLock
 from workers.rebalance.run import Progress, RebalanceReport, rebalance
 
@@ -90,7 +90,7 @@ class Worker:
                                 "worker standby: another worker is active; trying every %.1fs", self.config.standby_poll
                             )
                         await self._sleep(self.config.standby_poll)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except DATABASE_UNAVAILABLE as exc:
                     outage.failed(exc, f"trying again every {self.config.standby_poll:.1f}s")
                     await self._sleep(self.config.standby_poll)
         finally:

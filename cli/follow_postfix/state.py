@@ -16,7 +16,6 @@ life (two followers on one file would each report the same lines).
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import json
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.follow_postfix.reader import Position
+from store.state_file import write_atomically
 
 FORMAT = "sendingip-follow-postfix/1"
 
@@ -121,23 +121,7 @@ class StateFile:
 
     def save(self, state: FollowState) -> None:
         """Replace the file atomically, durably."""
-        data = json.dumps(_encode(state), separators=(",", ":")).encode()
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        folder = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            with contextlib.suppress(OSError):  # not every file system syncs a folder
-                os.fsync(folder)
-        finally:
-            os.close(folder)
+        write_atomically(self.path, json.dumps(_encode(state), separators=(",", ":")).encode())
 
 
 def _encode(state: FollowState) -> dict[str, Any]:

@@ -242,6 +242,11 @@ class Api:
         return self.healthy if self.deps.ready() else self.unhealthy
 
     async def outcomes(self, body: bytes, metadata: Metadata, arg: str) -> Reply:
+        # The key first: a caller without one does not get up to max_body_bytes of JSON
+        # parsed (the servicer checks the accounts once it has them).
+        denial = self.deps.router.authorizer.check(metadata, "route")
+        if denial is not None:
+            return error(*denial)
         try:
             request = router_pb2.ReportOutcomesRequest()
             if len(body) > http_json.SLOW_PATH_MAX:

@@ -14,7 +14,7 @@ Everything else goes through ``json_format``, so those messages' shapes are not 
 the outcomes and account bodies, and a select body msgspec refused, which gets a second
 chance there because proto3 JSON also allows lowerCamelCase names and ``null`` for a default.
 When both refuse, the error names the field as msgspec saw it (``requests[1].account_id:
-expected `str`, got `int```), in the ``field: rule`` form of ``server.router.validate``.
+expected `str`, got `int```), in the ``field: rule`` form of ``server.validate``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from google.protobuf.message import Message
 
 from sendingip.v1 import router_pb2, types_pb2
 from server.router.engine import Answer
-from server.router.validate import SelectRequest
+from server.validate import SelectRequest
 
 M = TypeVar("M", bound=Message)
 

@@ -37,7 +37,7 @@ from server.adapters.listener import Connection
 from server.authz import Metadata
 from server.refusal import Refusal
 from server.router.engine import Answer
-from server.router.validate import SelectRequest
+from server.validate import SelectRequest
 
 #: The longest request line, in bytes; a longer one is answered ERR and dropped.
 MAX_LINE = 4096

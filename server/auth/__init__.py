@@ -1,7 +1,8 @@
 """Access control: API keys (``sip_<key id>_<secret>``, stored as SHA-256 hashes),
 checked from memory by ``authorizer.KeyAuthorizer``, kept fresh by ``cache.KeyCache``,
-started with the server by ``runtime.running_authorizer``; optional TLS in ``tls``.
+started with the server by ``runtime.AuthRuntime``; optional TLS in ``tls``.
 
-Import the submodules; this package imports nothing so ``server.config`` can use
-``server.auth.config`` without a cycle.
+Below the rest of the server: it imports only ``store`` and ``server.authz``, so that
+``server.config``, the router and management can build on it (``server.app`` wires them;
+tests/unit/test_import_graph.py keeps it so).
 """

@@ -60,7 +60,7 @@ class KeyAuthorizer:
         #: The keys by id, with the authorization header values already verified against
         #: them. An MTA sends the same header on every pick: parsing, hashing and comparing
         #: it once per key set instead of once per call took 1.6 of the 8.6 µs a unary pick
-        #: cost in process (the README's Benchmarks section). Only successes are kept, up to a bound. Both are
+        #: cost in process (docs/benchmarks.md). Only successes are kept, up to a bound. Both are
         #: swapped in one assignment, so a revoked key stops working at once. (A dict lookup
         #: goes by a per-process salted hash: it tells a caller nothing about a secret's bytes.)
         self._state: tuple[Mapping[str, ActiveKey], dict[str | bytes, ActiveKey]] | None = None

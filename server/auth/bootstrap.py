@@ -9,15 +9,14 @@ once the key is stored elsewhere.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import TextIO
 
 from server.auth.store import bootstrap_admin_key
 from store.database import connect
+from store.state_file import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +56,12 @@ async def ensure_admin_key(url: str, out: TextIO | None = None, key_file: Path |
 def _write_key(path: Path, token: str) -> bool:
     """Write ``token`` to ``path`` (mode 0600, replacing any older file whole); False, and a
     log line, when it cannot be written: the printed key is still there."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            os.fchmod(f.fileno(), 0o600)  # whatever the umask
-            f.write(token + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
+        write_atomically(path, (token + "\n").encode("ascii"))
         return True
     except OSError as exc:
         log.warning(
             "could not write the bootstrap admin key to %s: %s (it is printed on standard output only)", path, exc
         )
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         return False

@@ -30,7 +30,7 @@ from server.auth.store import KEYS_CHANNEL
 from store import queries
 from store.database import connect
 from store.listener import Listener
-from store.outage import Outage
+from store.outage import DATABASE_UNAVAILABLE, Outage
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class KeyCache:
                 try:
                     await self.reload()
                     self._outage.recovered()
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                except DATABASE_UNAVAILABLE as exc:
                     # Keep the keys we have: a database outage must not lock every MTA out.
                     self._outage.failed(exc, f"keeping {len(self.authorizer)} keys")
                 if listening.done():

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from store.config import env_seconds
+
 
 @dataclass(frozen=True)
 class AuthConfig:
@@ -28,33 +30,14 @@ class AuthConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AuthConfig:
         cert, key = env.get("SENDINGIP_TLS_CERT"), env.get("SENDINGIP_TLS_KEY")
-        raw = env.get("SENDINGIP_KEY_REFRESH_SECONDS")
-        refresh = cls.key_refresh_seconds
-        if raw:
-            try:
-                refresh = float(raw)
-            except ValueError:
-                raise ValueError(f"SENDINGIP_KEY_REFRESH_SECONDS={raw!r}: expected a number of seconds") from None
-            if not refresh > 0:
-                raise ValueError(f"SENDINGIP_KEY_REFRESH_SECONDS={raw!r}: must be more than 0")
+        refresh = env_seconds(env, "SENDINGIP_KEY_REFRESH_SECONDS", cls.key_refresh_seconds)
         if bool(cert) != bool(key):
             raise ValueError("TLS needs both SENDINGIP_TLS_CERT and SENDINGIP_TLS_KEY (or neither)")
         return cls(
             tls_cert=Path(cert) if cert else None,
             tls_key=Path(key) if key else None,
             key_refresh_seconds=refresh,
-            saved_keys_max_age_hours=_hours(env, "SENDINGIP_SAVED_KEYS_MAX_AGE_HOURS", cls.saved_keys_max_age_hours),
+            saved_keys_max_age_hours=env_seconds(
+                env, "SENDINGIP_SAVED_KEYS_MAX_AGE_HOURS", cls.saved_keys_max_age_hours, minimum=0, unit="hours"
+            ),
         )
-
-
-def _hours(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected a number of hours") from None
-    if not 0 <= value < float("inf"):
-        raise ValueError(f"{name}={raw!r}: must be 0 or more")
-    return value

@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import logging
 
-import asyncpg
-
 from server.auth import saved
 from server.auth.authorizer import KeyAuthorizer
 from server.auth.bootstrap import ADMIN_KEY_FILE, ensure_admin_key
 from server.auth.cache import KeyCache
-from server.config import ServerConfig
+from server.auth.config import AuthConfig
+from store.config import DatabaseConfig
+from store.outage import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -26,19 +26,19 @@ class AuthRuntime:
     UNAVAILABLE until the first load succeeds, which the refresh loop retries.
     """
 
-    def __init__(self, config: ServerConfig) -> None:
-        assert config.database.url is not None
-        self.url = config.database.url
+    def __init__(self, database: DatabaseConfig, config: AuthConfig) -> None:
+        assert database.url is not None
+        self.url = database.url
         self.authorizer = KeyAuthorizer()
         self.cache = KeyCache(
             self.url,
             self.authorizer,
-            poll_interval=config.auth.key_refresh_seconds,
+            poll_interval=config.key_refresh_seconds,
             # Next to the routing snapshot (server/router/snapshot.py), for the same reason.
-            saved=saved.path_for(config.database.data_dir / "router", self.url),
-            max_saved_age=config.auth.saved_keys_max_age_hours * 3600.0,
+            saved=saved.path_for(database.data_dir / "router", self.url),
+            max_saved_age=config.saved_keys_max_age_hours * 3600.0,
         )
-        self.admin_key_file = config.database.data_dir / ADMIN_KEY_FILE
+        self.admin_key_file = database.data_dir / ADMIN_KEY_FILE
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> KeyAuthorizer:
@@ -48,7 +48,7 @@ class AuthRuntime:
                 await ensure_admin_key(self.url, key_file=self.admin_key_file)
                 await self.cache.reload()
             log.info("api keys loaded active=%d", len(self.authorizer))
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except DATABASE_UNAVAILABLE as exc:
             if not await self.cache.load_saved():
                 log.error("api keys not loaded: PostgreSQL unreachable (%s); calls are UNAVAILABLE until it is", exc)
         self._task = asyncio.create_task(self.cache.run(), name="api-keys-cache")

@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from server.auth.authorizer import ActiveKey
-from server.router.snapshot import database_identity
+from store.database import database_identity
+from store.state_file import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +45,7 @@ def save(path: Path, url: str, active: Iterable[ActiveKey]) -> int:
     ]
     document = {"format": FORMAT, "database": database_identity(url), "saved_at": time.time(), "keys": rows}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(document, f)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    write_atomically(path, json.dumps(document).encode())
     return len(rows)
 
 

@@ -3,5 +3,6 @@
 ``servicer`` is the thin gRPC layer; one module per concern does the work: ``accounts``,
 ``ips`` (AddIPs and the Sending IP Addresses table), ``history`` (ImportHistory),
 ``policy``, ``warmup`` (pause/resume). ``errors`` maps failures to statuses;
-``runtime`` starts it, with access control, inside ``sendingip serve``.
+``runtime`` holds its servicer and pool inside ``sendingip serve`` (``server.app`` hands
+it the access control).
 """

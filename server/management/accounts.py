@@ -12,17 +12,11 @@ from typing import Any
 import asyncpg
 
 from sendingip.v1 import types_pb2
-from server.management import validation
+from server import validate
 from server.management.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from server.proto_enums import MANAGEMENT_TYPE_TO_PROTO, PROTO_TO_MANAGEMENT_TYPE
 from store import queries, routing_store
 from store.account_figures import AccountFigures
-
-MANAGEMENT_TYPE_TO_PROTO: Mapping[str, types_pb2.ManagementType] = {
-    "general": types_pb2.MANAGEMENT_TYPE_GENERAL,
-    "transition": types_pb2.MANAGEMENT_TYPE_TRANSITION,
-    "dedicated": types_pb2.MANAGEMENT_TYPE_DEDICATED,
-}
-PROTO_TO_MANAGEMENT_TYPE = {v: k for k, v in MANAGEMENT_TYPE_TO_PROTO.items()}
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -62,7 +56,7 @@ def account_message(row: Mapping[str, Any]) -> types_pb2.Account:
 
 
 async def account_row(conn: asyncpg.Connection, account_id: str) -> asyncpg.Record:
-    validation.account_id(account_id)
+    validate.account_id(account_id)
     row = await conn.fetchrow(queries.load()["mgmt_account"], account_id)
     if row is None:
         raise NotFound(f"account {account_id!r} not found")
@@ -88,7 +82,7 @@ async def list_accounts(
     an account while others are created. ``scope`` limits the list to a key's accounts.
     """
     if region:
-        validation.region(region)
+        validate.region(region)
     if management_type != types_pb2.MANAGEMENT_TYPE_UNSPECIFIED and management_type not in PROTO_TO_MANAGEMENT_TYPE:
         raise InvalidArgument(f"management_type {management_type} is not a known ManagementType")
     type_name = PROTO_TO_MANAGEMENT_TYPE.get(management_type, "")
@@ -136,8 +130,8 @@ async def create_account(conn: asyncpg.Connection, account_id: str, region: str)
     their IPs, so an account never lands in a region without a general pool. Creating an
     account that exists in the same region is a no-op; in another region ALREADY_EXISTS.
     """
-    validation.account_id(account_id)
-    validation.region(region)
+    validate.account_id(account_id)
+    validate.region(region)
     q = queries.load()
     async with conn.transaction():
         if not await conn.fetchval(q["mgmt_region_exists"], region):

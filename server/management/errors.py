@@ -1,9 +1,10 @@
 """Every way a Management call fails, mapped to a gRPC status in one place.
 
 The concern modules raise ``ManagementError`` subclasses with a message naming the field
-and the rule broken. Database errors that bad input can cause (a CHECK, a value out of
-range) become ``INVALID_ARGUMENT``; a database that cannot be reached is ``UNAVAILABLE``
-(the client may retry). Anything else is a bug: ``INTERNAL``, logged with its traceback.
+and the rule broken, or let through the ``RequestError`` of a field rule every door
+shares (server/validate.py). Database errors that bad input can cause (a CHECK, a value
+out of range) become ``INVALID_ARGUMENT``; a database that cannot be reached is
+``UNAVAILABLE`` (the client may retry). Anything else is a bug: ``INTERNAL``, logged with its traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import logging
 
 import asyncpg
 import grpc
+
+from server.validate import RequestError
+from store.outage import UNREACHABLE
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +44,12 @@ class FailedPrecondition(ManagementError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+#: Answered UNAVAILABLE ("retry later"): PostgreSQL is away, or a statement lost a race
+#: that the same call can win on a second try. Narrower than ``DATABASE_UNAVAILABLE``:
+#: other server errors are bad input (INVALID_ARGUMENT above) or bugs (INTERNAL).
 _UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
+    *UNREACHABLE,
     asyncpg.TooManyConnectionsError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.AdminShutdownError,
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
 )
@@ -57,6 +59,8 @@ def status_for(exc: BaseException, method: str) -> tuple[grpc.StatusCode, str]:
     """The status and message a failed call answers with."""
     if isinstance(exc, ManagementError):
         return exc.code, exc.message
+    if isinstance(exc, RequestError):  # a field broke one of the rules every door shares
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
     if isinstance(exc, asyncpg.CheckViolationError):
         # The schema's CHECKs back up the validation in code (e.g. a policy combination).
         return grpc.StatusCode.INVALID_ARGUMENT, f"rejected by constraint {exc.constraint_name}: {exc.message}"

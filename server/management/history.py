@@ -21,7 +21,7 @@ from datetime import date, timedelta
 import asyncpg
 
 from sendingip.v1 import types_pb2
-from server.management import validation
+from server import validate
 from server.management.errors import InvalidArgument
 from store import queries
 
@@ -57,18 +57,16 @@ def parse_volumes(volumes: Sequence[types_pb2.DailyVolume], providers: Collectio
     parsed = Volumes()
     for i, v in enumerate(volumes):
         name = f"volumes[{i}]"
-        account = validation.account_id(v.account_id, f"{name}.account_id")
-        day = validation.day(v.day, f"{name}.day")
+        account = validate.account_id(v.account_id, f"{name}.account_id")
+        day = validate.day(v.day, f"{name}.day")
         if day > latest:
             raise InvalidArgument(f"{name}.day {v.day} is in the future: history goes up to {latest} (UTC)")
-        provider = validation.provider(v.mailbox_provider, f"{name}.mailbox_provider")
-        if provider not in providers:
-            raise InvalidArgument(
-                f"{name}.mailbox_provider {provider!r} is not one of the policy's providers "
-                f"({', '.join(providers)}); history for other receivers goes under 'other'"
-            )
-        ip = str(validation.ip(v.ip, f"{name}.ip")) if v.ip else ""
-        parsed.rows[(day, account, ip, provider)] = validation.count(v.count, f"{name}.count")
+        # History exported from elsewhere may spell a provider "Google ": folded here, at
+        # the door, before the one rule every door applies.
+        spelled = v.mailbox_provider.strip().lower()
+        provider = validate.mailbox_provider(spelled, providers, f"{name}.mailbox_provider")
+        ip = validate.ip(v.ip, f"{name}.ip") if v.ip else ""
+        parsed.rows[(day, account, ip, provider)] = validate.count(v.count, f"{name}.count")
         if ip:
             named = parsed.ips.setdefault((account, ip), NamedIP(i))
             if day >= today and named.current_row is None:

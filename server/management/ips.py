@@ -10,10 +10,12 @@ from datetime import date
 import asyncpg
 
 from sendingip.v1 import management_pb2, types_pb2
-from server.management import accounts, validation
+from server import validate
+from server.management import accounts
 from server.management.errors import AlreadyExists, InvalidArgument
+from server.proto_enums import IP_STATUS_TO_PROTO
 from store import queries, routing_store
-from store.account_figures import AccountFigures, IPFigures
+from store.account_figures import AccountFigures
 
 #: ``ip_addresses.state`` an added address gets, per purpose.
 _STATE_FOR_PURPOSE = {
@@ -42,7 +44,7 @@ async def add_ips(
     purpose, is ALREADY_EXISTS and nothing is added. Adding to the general pool
     publishes the region's routing entry in the same transaction.
     """
-    validation.region(region)
+    validate.region(region)
     state = _STATE_FOR_PURPOSE.get(purpose)
     if state is None:
         raise InvalidArgument("purpose must be IP_PURPOSE_GENERAL_POOL or IP_PURPOSE_INVENTORY")
@@ -50,7 +52,7 @@ async def add_ips(
         raise InvalidArgument("addresses must name at least one IP address")
     if len(addresses) > MAX_ADDRESSES_PER_CALL:
         raise InvalidArgument(f"addresses: at most {MAX_ADDRESSES_PER_CALL} per call, got {len(addresses)}")
-    wanted = list(dict.fromkeys(validation.ip(a, f"addresses[{i}]") for i, a in enumerate(addresses)))
+    wanted = list(dict.fromkeys(validate.ip_address(a, f"addresses[{i}]") for i, a in enumerate(addresses)))
     texts = [str(a) for a in wanted]
     q = queries.load()
     async with conn.transaction():
@@ -78,13 +80,6 @@ async def add_ips(
     return AddedIPs(added=len(added), already_present=present)
 
 
-_STATUS = {
-    "in_progress": types_pb2.IP_STATUS_IN_PROGRESS,
-    "active": types_pb2.IP_STATUS_ACTIVE,
-    "draining": types_pb2.IP_STATUS_DRAINING,
-}
-
-
 async def list_sending_ips(
     conn: asyncpg.Connection, account_id: str, today: date
 ) -> management_pb2.ListSendingIPsResponse:
@@ -104,10 +99,10 @@ async def list_sending_ips(
     stages = int(await conn.fetchval(q["mgmt_warmup_stages"]))
     ips: list[types_pb2.SendingIP] = []
     for r in await conn.fetch(q["mgmt_dedicated_ips"], account_id, today, stages):
-        ip_figures = figures.ips.get(r["address"], IPFigures())
+        ip_figures = figures.ip(r["address"])
         if r["state"] == "draining":
             status = "draining"
-        elif ip_figures.status in _STATUS:
+        elif ip_figures.status in IP_STATUS_TO_PROTO:
             status = ip_figures.status  # the rebalancer's, from the providers that carry traffic
         elif r["pairs"] == 0 or r["warming"] > 0:
             status = "in_progress"
@@ -119,7 +114,7 @@ async def list_sending_ips(
                 region=r["region"],
                 pool_id=r["pool_id"],
                 pool_type=types_pb2.POOL_TYPE_DEDICATED,
-                status=_STATUS[status],
+                status=IP_STATUS_TO_PROTO[status],
                 warmup_percent=100.0 if status == "active" else ip_figures.warmup_percent,
                 traffic_share_percent=0.0 if status == "draining" else ip_figures.traffic_share_percent,
                 daily_limit=accounts.int64(ip_figures.daily_limit),

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from sendingip.v1 import router_pb2, types_pb2
-from server.router.history import HistoryBuffer
+from server.router.history_buffer import HistoryBuffer
 from server.router.limits import SECONDS_PER_DAY, DailyLimits
 from server.router.pick import draw_keyed, pick
 from server.router.repeats import MAX_PICKS, RecentPicks

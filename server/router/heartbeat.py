@@ -17,7 +17,7 @@ import asyncpg
 
 from server.router.limits import DailyLimits
 from store import queries
-from store.outage import Outage
+from store.outage import DATABASE_UNAVAILABLE, Outage
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Heartbeat:
                 await self.beat()
                 self.failures = 0
                 self._outage.recovered()
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DATABASE_UNAVAILABLE as exc:
                 self.failures += 1
                 self._outage.failed(exc, f"keeping live routers={self.limits.live_routers}")
             with contextlib.suppress(TimeoutError):
@@ -80,5 +80,5 @@ class Heartbeat:
         try:
             async with asyncio.timeout(5), self.pool.acquire() as conn:
                 await conn.execute(queries.load()["router_heartbeat_remove"], self.router_id)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except DATABASE_UNAVAILABLE as exc:
             log.warning("could not remove heartbeat router_id=%s: %s", self.router_id, exc)

@@ -26,7 +26,7 @@ from server.router.pacing import REST_SECONDS, SLICE_SECONDS, Pacer
 from server.router.table import RoutingTable, compile_entry
 from store import queries
 from store.listener import Listener
-from store.outage import Outage
+from store.outage import DATABASE_UNAVAILABLE, Outage
 from store.routing_store import ROUTING_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -175,6 +175,6 @@ class Loader:
             try:
                 await self.sync()
                 self._outage.recovered()
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DATABASE_UNAVAILABLE as exc:
                 self.errors += 1
                 self._outage.failed(exc, f"serving the table as it is (version={self.table.version})")

@@ -2,26 +2,54 @@
 
 The hot path only bumps plain integers; this collector reads them when Prometheus
 scrapes (from the exporter's thread: reading an int is safe under the GIL), so a pick
-pays nothing for its metrics.
+pays nothing for its metrics. It reads them through ``RouterState`` (what
+``runtime.RouterRuntime`` holds), so that the runtime builds on this module, not the
+other way round.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-if TYPE_CHECKING:
-    from server.router.runtime import RouterRuntime
+from server.router.engine import Engine
+from server.router.history_buffer import HistoryBuffer
+from server.router.history_flusher import HistoryFlusher
+from server.router.limits import DailyLimits
+from server.router.loader import Loader
+from server.router.servicer import RouterServicer
+from server.router.table import RoutingTable
 
 log = logging.getLogger(__name__)
 
 
+class RouterState(Protocol):
+    """The parts of a running router the metrics read."""
+
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def servicer(self) -> RouterServicer: ...
+    @property
+    def limits(self) -> DailyLimits: ...
+    @property
+    def history(self) -> HistoryBuffer: ...
+    @property
+    def table(self) -> RoutingTable: ...
+    @property
+    def flusher(self) -> HistoryFlusher | None: ...
+    @property
+    def loader(self) -> Loader | None: ...
+    def table_age(self) -> float: ...
+    def stale(self) -> bool: ...
+
+
 class RouterCollector:
-    def __init__(self, runtime: RouterRuntime) -> None:
+    def __init__(self, runtime: RouterState) -> None:
         self.runtime = runtime
 
     def collect(self) -> Iterator[Any]:
@@ -127,7 +155,7 @@ class RouterCollector:
 class MetricsServer:
     """The exporter's HTTP server; ``port`` is the bound one (0 when disabled)."""
 
-    def __init__(self, runtime: RouterRuntime, listen: str) -> None:
+    def __init__(self, runtime: RouterState, listen: str) -> None:
         self.port = 0
         self._server: Any = None
         if listen in ("", "0"):

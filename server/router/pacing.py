@@ -7,7 +7,7 @@ With ``sleep(0)`` the loop always has work ready, so it never waits in epoll: ea
 the several loop turns a unary call needs queues behind a slice, and the process never
 leaves its CPU. During a rest the loop is idle, and a call that arrives runs at once.
 
-Measured with ``python -m server.router.bench`` (100k accounts re-published, pick p99
+Measured with ``python -m bench.reload_latency`` (100k accounts re-published, pick p99
 during the reload against idle, runs on one machine the same day): ``sleep(0)`` between
 50 µs slices and a pause of 3x each page's time after it, 2.7-2.8x; a 1 ms rest after
 every 50 µs slice, 1.3-1.9x; after every 20 µs slice (the final setting), 1.3-1.6x.

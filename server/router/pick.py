@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from sendingip.v1 import types_pb2
 from server.router.table import CompiledAccount, CompiledRegion, CompiledRoute
+from store.overflow import overflow_to
 
 GENERAL = types_pb2.POOL_TYPE_GENERAL
 DEDICATED = types_pb2.POOL_TYPE_DEDICATED
@@ -85,17 +86,19 @@ def pick(
         limit = route.limits[i]
         if limit is None or headroom(route.addresses[i], provider, limit):
             return Choice(route.addresses[i], account.pool_id, DEDICATED, False, limit)
+        # The pair is full: store.overflow says where the message goes instead.
+        other = -1
         if account.dedicated:
             # Where x fell inside IP i's interval is again uniform: an unbiased draw among the rest.
             low = cumulative[i - 1] if i else 0.0
             rest = (x - low) / (cumulative[i] - low)
             other = _other_with_headroom(route, i, provider, rest, headroom)
-            if other >= 0:
-                return Choice(route.addresses[other], account.pool_id, DEDICATED, True, route.limits[other])
-        if region is None or not region.addresses:
-            # Mail is never refused for lack of capacity: with nowhere else to go the
-            # pair carries the message over its limit (the caller counts it as such).
+        to = overflow_to(account.dedicated, other >= 0, region is not None and bool(region.addresses))
+        if to == "pool":
+            return Choice(route.addresses[other], account.pool_id, DEDICATED, True, route.limits[other])
+        if to == "over_limit":  # the caller counts the message over the pair's limit
             return Choice(route.addresses[i], account.pool_id, DEDICATED, False, limit)
+        assert region is not None
         return Choice(region.addresses[k % len(region.addresses)], region.pool_id, GENERAL, True, None)
     if region is None or not region.addresses:
         raise NoGeneralPool(region_name)

@@ -12,13 +12,13 @@ from collections.abc import Sequence
 
 import grpc
 
+from server import validate
 from server.authz import Authorizer, Metadata
 from server.refusal import Refusal
-from server.router import validate
 from server.router.engine import Answer, Engine, NotLoaded
 from server.router.pick import NoGeneralPool
 from server.router.providers import ProviderTable
-from server.router.validate import RequestError, SelectRequest
+from server.validate import RequestError, SelectRequest
 
 #: What a refused pick raises below the picker, and the status each one answers with.
 PICK_ERRORS = (RequestError, NoGeneralPool, NotLoaded)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
+
+from store.routing_entry import PROVIDER_NAME
 
 OTHER = "other"
 
@@ -13,9 +14,6 @@ DEFAULT_DOMAINS: Mapping[str, tuple[str, ...]] = {
     "yahoo": ("yahoo.com", "ymail.com", "aol.com"),
     "apple": ("icloud.com", "me.com", "mac.com"),
 }
-
-#: What a provider name may look like (``warmup_state.mailbox_provider``'s rule).
-PROVIDER_NAME = re.compile(r"[a-z0-9_-]{1,32}")
 
 
 class ProviderTable:

@@ -29,14 +29,8 @@ from server.config import ServerConfig
 from server.router import snapshot
 from server.router.engine import Engine
 from server.router.heartbeat import Heartbeat
-from server.router.history import (
-    RETRYABLE,
-    HistoryBuffer,
-    HistoryFlusher,
-    HistorySink,
-    PostgresHistorySink,
-    day_of,
-)
+from server.router.history_buffer import HistoryBuffer, day_of
+from server.router.history_flusher import RETRYABLE, HistoryFlusher, HistorySink, PostgresHistorySink
 from server.router.limits import SECONDS_PER_DAY, DailyLimits
 from server.router.loader import Loader, apply_entries
 from server.router.metrics import MetricsServer
@@ -45,9 +39,10 @@ from server.router.providers import ProviderTable
 from server.router.servicer import OutcomeKey, OutcomesUnavailable, RouterServicer
 from server.router.spill import Spill
 from server.router.table import RoutingTable
-from server.router.validate import OUTCOME_COUNTS, RequestError
 from server.shutdown import Deadline, cancel
+from server.validate import OUTCOME_COUNTS, RequestError
 from store import queries
+from store.database import database_identity
 from store.outage import cause
 
 log = logging.getLogger(__name__)
@@ -267,7 +262,7 @@ class RouterRuntime:
         return False
 
     async def _load_snapshot(self) -> bool:
-        found = await asyncio.to_thread(snapshot.load, self.snapshot_path, snapshot.database_identity(self.url))
+        found = await asyncio.to_thread(snapshot.load, self.snapshot_path, database_identity(self.url))
         if found is None:
             log.warning("no routing snapshot at %s; waiting for PostgreSQL (UNAVAILABLE meanwhile)", self.snapshot_path)
             return False
@@ -343,7 +338,7 @@ class RouterRuntime:
         if self.loader is not None and self.loader.busy:
             return  # mid-reload; the next round saves the finished table
         version = table.version
-        identity = snapshot.database_identity(self.url)
+        identity = database_identity(self.url)
         try:
             # Paced while picks are served; at full speed once stopping (also the one in
             # progress: the shutdown waits for it).

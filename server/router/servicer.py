@@ -21,13 +21,13 @@ from typing import cast
 import grpc
 
 from sendingip.v1 import router_pb2, router_pb2_grpc
+from server import validate
 from server.authz import Authorizer, Metadata
 from server.refusal import Refusal
-from server.router import validate
 from server.router.engine import Engine, response
 from server.router.picker import Picker
 from server.router.providers import ProviderTable
-from server.router.validate import OUTCOME_COUNTS, RequestError
+from server.validate import OUTCOME_COUNTS, RequestError
 
 log = logging.getLogger(__name__)
 

@@ -15,29 +15,17 @@ import json
 import logging
 import os
 import time
-import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
 from server.router.pacing import Pacer
+from store.database import database_identity
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1
 Row = tuple[str, str, int, str]
-
-
-def database_identity(url: str) -> str:
-    """A stable name for the database ``url`` points at (its password left out)."""
-    parts = urllib.parse.urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.username:
-        netloc = f"{parts.username}@{netloc}"
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    query = "&".join(sorted(p for p in parts.query.split("&") if not p.startswith("password=")))
-    return f"{netloc}{parts.path}?{query}"
 
 
 def path_for(folder: Path, url: str) -> Path:

@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from server.router.history import Flush, Key
-from server.router.snapshot import database_identity
+from server.router.history_buffer import Flush, Key
+from store.database import database_identity
 
 log = logging.getLogger(__name__)
 

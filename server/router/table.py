@@ -21,6 +21,8 @@ from datetime import date
 from itertools import accumulate
 
 from sendingip.v1 import types_pb2
+from server.proto_enums import MANAGEMENT_TYPE_TO_PROTO
+from store.overflow import overflows_within_pool
 from store.routing_entry import (
     FALLBACK_PROVIDER,
     AccountRoute,
@@ -32,12 +34,6 @@ from store.routing_entry import (
     decode_account,
     decode_region,
 )
-
-MANAGEMENT_TYPE = {
-    "general": types_pb2.MANAGEMENT_TYPE_GENERAL,
-    "transition": types_pb2.MANAGEMENT_TYPE_TRANSITION,
-    "dedicated": types_pb2.MANAGEMENT_TYPE_DEDICATED,
-}
 
 
 @dataclass(slots=True)  # never mutated; not frozen because frozen __init__ is ~2x slower to load
@@ -64,7 +60,7 @@ class CompiledAccount:
     region: str
     management_type: int  # types_pb2.ManagementType
     #: Whether overflow goes to the pool's other IPs first (Dedicated) or straight to
-    #: the general pool (Transition), SPEC rule 8.
+    #: the general pool (Transition), SPEC rule 8: ``store.overflow.overflows_within_pool``.
     dedicated: bool
     pool_id: str
     version: int
@@ -153,8 +149,8 @@ def compile_account(entry: AccountRoute | StoredAccount, version: int) -> Compil
     return CompiledAccount(
         account_id=entry.account_id,
         region=entry.region,
-        management_type=MANAGEMENT_TYPE[entry.management_type],
-        dedicated=entry.management_type == "dedicated",
+        management_type=MANAGEMENT_TYPE_TO_PROTO[entry.management_type],
+        dedicated=overflows_within_pool(entry.management_type),
         pool_id=entry.pool_id or "",
         version=version,
         routes=routes,

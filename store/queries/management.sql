@@ -120,42 +120,32 @@ LEFT JOIN accounts a ON a.account_id = t.account_id
 -- name: mgmt_import_history
 -- One statement per ImportHistory call. Sets (not adds) the imported count, so a
 -- re-import is harmless; the routers' `counted` is left alone. Counts are at most 10^9
--- (server/router/validate.py MAX_COUNT), so imported + counted fits a bigint (router.sql).
+-- (server/validate.py MAX_COUNT), so imported + counted fits a bigint (router.sql).
 INSERT INTO daily_history (day, account_id, ip, mailbox_provider, imported)
 SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::bigint[])
 ON CONFLICT (day, account_id, ip, mailbox_provider) DO UPDATE SET imported = EXCLUDED.imported
 
 -- name: mgmt_policy
-SELECT history_window_days, dedicated_threshold_30d, general_threshold_30d, min_active_days,
-       ip_daily_capacity, max_ips_per_account, warmup_schedule, scale_in_days, quarantine_days,
-       hold_bounce_percent, hold_complaint_percent, hold_deferral_percent,
-       step_back_bounce_percent, step_back_complaint_percent, drain_days, expected_volume_days,
-       mailbox_providers, updated_by, updated_at
-FROM policy
+-- Read by column name (server/management/policy.py; store/policy_columns.py COLUMNS).
+SELECT * FROM policy
 
 -- name: mgmt_policy_for_update
-SELECT history_window_days, dedicated_threshold_30d, general_threshold_30d, min_active_days,
-       ip_daily_capacity, max_ips_per_account, warmup_schedule, scale_in_days, quarantine_days,
-       hold_bounce_percent, hold_complaint_percent, hold_deferral_percent,
-       step_back_bounce_percent, step_back_complaint_percent, drain_days, expected_volume_days,
-       mailbox_providers, updated_by, updated_at
-FROM policy
+SELECT * FROM policy
 FOR UPDATE
 
 -- name: mgmt_policy_update
+-- Parameters $1-$17 are the policy's columns in the order of store/policy_columns.py
+-- COLUMNS (the fields of store.policy_settings.Policy, rates as percentages), then $18 the key
+-- id that changes it. tests/unit/test_policy_limits.py checks the two orders agree.
 UPDATE policy SET
     history_window_days = $1, dedicated_threshold_30d = $2, general_threshold_30d = $3,
     min_active_days = $4, ip_daily_capacity = $5, max_ips_per_account = $6,
-    warmup_schedule = $7::bigint[], scale_in_days = $8, quarantine_days = $9,
-    hold_bounce_percent = $10, hold_complaint_percent = $11, hold_deferral_percent = $12,
-    step_back_bounce_percent = $13, step_back_complaint_percent = $14,
-    drain_days = $15, expected_volume_days = $16, mailbox_providers = $17::text[],
+    warmup_schedule = $7::bigint[], scale_in_days = $8, quarantine_days = $9, drain_days = $10,
+    hold_bounce_percent = $11, hold_complaint_percent = $12, hold_deferral_percent = $13,
+    step_back_bounce_percent = $14, step_back_complaint_percent = $15,
+    expected_volume_days = $16, mailbox_providers = $17::text[],
     updated_by = $18, updated_at = now()
-RETURNING history_window_days, dedicated_threshold_30d, general_threshold_30d, min_active_days,
-          ip_daily_capacity, max_ips_per_account, warmup_schedule, scale_in_days, quarantine_days,
-          hold_bounce_percent, hold_complaint_percent, hold_deferral_percent,
-          step_back_bounce_percent, step_back_complaint_percent, drain_days, expected_volume_days,
-          mailbox_providers, updated_by, updated_at
+RETURNING *
 
 -- name: mgmt_policy_audit
 INSERT INTO policy_audit (changed_by, old_policy, new_policy) VALUES ($1, $2::jsonb, $3::jsonb)

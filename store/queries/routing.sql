@@ -29,12 +29,6 @@ ORDER BY a.account_id
 -- name: routing_notify
 SELECT pg_notify('sendingip_routing', $1::text)
 
--- name: routing_since
-SELECT kind, key, version, entry::text AS entry
-FROM routing_entries
-WHERE version > $1
-ORDER BY version
-
 -- name: routing_latest_version
 SELECT version FROM routing_clock
 

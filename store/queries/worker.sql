@@ -2,6 +2,7 @@
 -- each account's decision is applied in one transaction of its own.
 
 -- name: worker_policy
+-- Read by column name (store/policy_columns.py COLUMNS), percentages converted there.
 SELECT * FROM policy
 
 -- name: worker_create_accounts
@@ -60,16 +61,6 @@ GROUP BY account_id
 SELECT account_id, day, ip, mailbox_provider, delivered, deferred, bounced, complained
 FROM daily_outcomes
 WHERE day >= $1 AND day < $2 AND ip <> ''
-
--- name: worker_account_history
-SELECT day, mailbox_provider, ip, imported + counted AS sent
-FROM daily_history
-WHERE account_id = $1 AND day >= $2 AND day < $3 AND imported + counted > 0
-
--- name: worker_account_outcomes
-SELECT day, ip, mailbox_provider, delivered, deferred, bounced, complained
-FROM daily_outcomes
-WHERE account_id = $1 AND day >= $2 AND day < $3 AND ip <> ''
 
 -- name: worker_lock_account
 SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.dedicated_on,

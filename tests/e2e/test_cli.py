@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DatabaseFactory
-from tests.e2e.harness import SENDINGIP, ServerProcess, admin_key, sendingip_env, wait_for
+from tests.support.databases import DatabaseFactory
+from tests.support.processes import SENDINGIP, ServerProcess, admin_key, sendingip_env, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -114,7 +114,7 @@ def test_readme_walkthrough_ends_with_a_transition_account_and_in_progress_ips(
 
     def counted() -> bool:  # the routed message, once the router has flushed its counts
         table = json.loads(cli.run("status", "acme", "--json").stdout)
-        return sum(ip["sent_today"] for ip in table["ips"]) == 1
+        return bool(sum(ip["sent_today"] for ip in table["ips"]) == 1)
 
     wait_for(counted, timeout=15, interval=0.3)
 

@@ -7,8 +7,8 @@ import subprocess
 
 from grpc_health.v1 import health_pb2
 
-from tests.conftest import DatabaseFactory
-from tests.e2e.harness import SENDINGIP, ServerProcess, health_status, sendingip_env
+from tests.support.databases import DatabaseFactory
+from tests.support.processes import SENDINGIP, ServerProcess, health_status, sendingip_env
 
 
 async def test_two_migrate_commands_started_at_once_both_succeed(databases: DatabaseFactory) -> None:

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from store.database import connect
-from tests.conftest import DatabaseFactory
-from tests.e2e.harness import ServerProcess, create_key, sendingip_env, wait_for
-from tests.integration.test_router_support import DEDICATED_IPS, GENERAL_IPS, account_route, publish, seed_region
+from tests.support.databases import DatabaseFactory
+from tests.support.processes import ServerProcess, create_key, sendingip_env, wait_for
+from tests.support.routing import DEDICATED_IPS, GENERAL_IPS, seed_acme
 
 pytestmark = pytest.mark.e2e
 
@@ -35,8 +35,7 @@ async def test_serve_logs_its_http_port_and_answers_health_and_picks(
 ) -> None:
     url = await databases.create()
     async with connect(url) as db:
-        await seed_region(db)
-        await publish(db, account_route("acme", share=0.5))
+        await seed_acme(db)
     key = create_key(url, "route")
     # sendingip_env sets SENDINGIP_HTTP_LISTEN=127.0.0.1:0: a free port, announced in the log.
     server = ServerProcess(

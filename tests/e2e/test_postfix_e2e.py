@@ -32,8 +32,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.e2e.harness import SENDINGIP, ServerProcess, create_key, sendingip_env
 from tests.e2e.postfix import PrivatePostfix, SmtpSink, postfix_missing_reason
+from tests.support.processes import SENDINGIP, ServerProcess, create_key, sendingip_env
 
 _MISSING = postfix_missing_reason()
 _IN_CI = os.environ.get("CI") == "true"

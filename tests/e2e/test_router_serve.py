@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -16,9 +15,11 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from sendingip.v1 import router_pb2, router_pb2_grpc, types_pb2
-from tests.conftest import DatabaseFactory
-from tests.e2e.harness import SENDINGIP, ServerProcess, health_status, sendingip_env, wait_for
-from tests.integration.test_router_support import DEDICATED_IPS, GENERAL_IPS, account_route, publish, seed_region
+from tests.support.databases import DatabaseFactory
+from tests.support.history import history, wait_history
+from tests.support.processes import SENDINGIP, ServerProcess, health_status, sendingip_env, wait_for
+from tests.support.requests import pick_request
+from tests.support.routing import DEDICATED_IPS, GENERAL_IPS, account_route, publish, seed_acme, seed_region
 
 pytestmark = pytest.mark.e2e
 
@@ -47,14 +48,7 @@ def _route_key(url: str) -> tuple[tuple[str, str]]:
 
 
 def _req(i: int, account: str = "acme") -> router_pb2.SelectSendingIPRequest:
-    return router_pb2.SelectSendingIPRequest(
-        account_id=account, message_id=f"<{i}@mta>", recipient_domain="outlook.com"
-    )
-
-
-async def _history(db: asyncpg.Connection) -> Counter[tuple[str, str, str]]:
-    rows = await db.fetch("SELECT account_id, ip, mailbox_provider, counted FROM daily_history")
-    return Counter({(r["account_id"], r["ip"], r["mailbox_provider"]): r["counted"] for r in rows})
+    return pick_request(f"<{i}@mta>", account, "outlook.com")
 
 
 async def test_serve_routes_over_grpc_flushes_history_and_follows_updates(
@@ -65,8 +59,7 @@ async def test_serve_routes_over_grpc_flushes_history_and_follows_updates(
     key = _route_key(url)
     server = ServerProcess(_env(url, tmp_path, SENDINGIP_HISTORY_FLUSH_INTERVAL="0.2"))
     try:
-        await seed_region(db)
-        await publish(db, account_route("acme", share=0.5))
+        await seed_acme(db)
         target = server.target
         wait_for(lambda: health_status(target, "sendingip.v1.Router") == health_pb2.HealthCheckResponse.SERVING)
         with grpc.insecure_channel(target) as channel:
@@ -75,18 +68,13 @@ async def test_serve_routes_over_grpc_flushes_history_and_follows_updates(
             expected = Counter(("acme", a.ip, "microsoft") for a in answers)
             assert set(a.ip for a in answers) == set(GENERAL_IPS + DEDICATED_IPS)
 
-            deadline = time.monotonic() + 10
-            while await _history(db) != expected and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert await _history(db) == expected
+            assert await wait_history(db, expected, timeout=10) == expected
 
             # The rebalancer moves the account to Dedicated: the running router follows.
             # (Polled as a retry, and then a new message: a message asked again within 10
             # minutes without retry gets its first answer, SPEC §3 v2.)
             version = await publish(db, account_route("acme", management_type="dedicated", share=1.0))
-            poll = router_pb2.SelectSendingIPRequest(
-                account_id="acme", message_id="<poll@mta>", recipient_domain="outlook.com", retry=True
-            )
+            poll = pick_request("<poll@mta>", domain="outlook.com", retry=True)
             wait_for(lambda: stub.SelectSendingIP(poll, timeout=5, metadata=key).routing_version == version, timeout=5)
             after = stub.SelectSendingIP(_req(1000), timeout=5, metadata=key)
             assert (after.pool_type, after.management_type) == (
@@ -122,10 +110,10 @@ async def test_sigterm_flushes_every_pick_before_exit(databases: DatabaseFactory
                 timeout=5,
                 metadata=key,
             )
-        assert await _history(db) == Counter()
+        assert await history(db) == Counter()
         server.signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0, server.output
-        assert await _history(db) == Counter(("newcomer", a.ip, "microsoft") for a in batch.responses)
+        assert await history(db) == Counter(("newcomer", a.ip, "microsoft") for a in batch.responses)
         assert await db.fetchval("SELECT count(*) FROM accounts WHERE account_id = 'newcomer'") == 1
         assert await db.fetchval("SELECT count(*) FROM router_heartbeats") == 0
     finally:

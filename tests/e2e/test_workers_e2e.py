@@ -27,8 +27,9 @@ import grpc
 import pytest
 
 from sendingip.v1 import management_pb2, management_pb2_grpc, router_pb2, router_pb2_grpc, types_pb2
-from tests.conftest import DatabaseFactory
-from tests.e2e.harness import SENDINGIP, ServerProcess, sendingip_env
+from tests.support.databases import DatabaseFactory
+from tests.support.processes import SENDINGIP, ServerProcess, sendingip_env
+from tests.support.requests import pick_request
 
 pytestmark = pytest.mark.e2e
 
@@ -87,8 +88,8 @@ def test_sixty_days_of_warm_up_scale_out_scale_in_and_a_held_ramp(world: tuple[s
     accounts = ("grower", "decliner", "spiky", "small")
 
     with grpc.insecure_channel(target) as channel:
-        mgmt = management_pb2_grpc.ManagementStub(channel)
-        router = router_pb2_grpc.RouterStub(channel)
+        mgmt = management_pb2_grpc.ManagementStub(channel)  # type: ignore[no-untyped-call]
+        router = router_pb2_grpc.RouterStub(channel)  # type: ignore[no-untyped-call]
         mgmt.AddIPs(
             management_pb2.AddIPsRequest(
                 region="us-east", addresses=GENERAL_IPS, purpose=types_pb2.IP_PURPOSE_GENERAL_POOL
@@ -268,9 +269,7 @@ def _wait_for_latest_version(
     account's pick carries the version of the entry it was answered from."""
     deadline = datetime.now(UTC) + timedelta(seconds=15)
     for account, latest in _entry_versions(db_url).items():
-        probe = router_pb2.SelectSendingIPRequest(
-            account_id=account, message_id="probe", recipient_domain="gmail.com", retry=True
-        )
+        probe = pick_request("probe", account, retry=True)
         while (version := router.SelectSendingIP(probe, metadata=metadata).routing_version) < latest:
             assert datetime.now(UTC) < deadline, f"router serves {account} at version {version}, latest {latest}"
     return 0
@@ -284,11 +283,7 @@ def _observe(
     n = 0
     for provider, share in MIX.items():
         for _ in range(round(SAMPLE * share)):
-            requests.append(
-                router_pb2.SelectSendingIPRequest(
-                    account_id=account, message_id=f"{day}-{n}", recipient_domain=DOMAINS[provider], retry=True
-                )
-            )
+            requests.append(pick_request(f"{day}-{n}", account, DOMAINS[provider], retry=True))
             n += 1
     seen = Counter[tuple[str, str]]()
     for start in range(0, len(requests), 1000):

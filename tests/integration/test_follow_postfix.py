@@ -26,7 +26,7 @@ from cli.follow_postfix.reader import LogReader
 from cli.follow_postfix.state import FollowState, Report, StateFile
 from cli.outcomes import grpc_sender, outcome_check
 from server.router.providers import ProviderTable
-from tests.e2e.harness import SENDINGIP, ServerProcess, create_key, sendingip_env, wait_for
+from tests.support.processes import SENDINGIP, ServerProcess, create_key, sendingip_env, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -31,8 +31,11 @@ from server.adapters import http_json
 from server.adapters.http import MAX_HEAD_BYTES
 from server.adapters.status import HTTP_STATUS, http_status
 from server.auth.store import create_key
-from tests.integration.http_support import Client, Response, Stack, call, http_stack, request, until
-from tests.integration.test_router_support import DEDICATED_IPS, GENERAL_IPS, account_route, publish, seed_region
+from tests.support.history import history
+from tests.support.http_client import Client, Response, call, request, until
+from tests.support.inprocess import InProcessServer, http_stack
+from tests.support.requests import bearer, pick_fields
+from tests.support.routing import DEDICATED_IPS, GENERAL_IPS, seed_acme, seed_region
 
 pytestmark = pytest.mark.integration
 
@@ -63,15 +66,10 @@ async def keys(db: asyncpg.Connection) -> Keys:
 
 
 @pytest.fixture
-async def stack(db: asyncpg.Connection, db_url: str, keys: Keys, tmp_path: Path) -> AsyncIterator[Stack]:
-    await seed_region(db)
-    await publish(db, account_route("acme", share=0.5))
+async def stack(db: asyncpg.Connection, db_url: str, keys: Keys, tmp_path: Path) -> AsyncIterator[InProcessServer]:
+    await seed_acme(db)
     async with http_stack(db_url, tmp_path) as s:
         yield s
-
-
-def _md(key: str) -> tuple[tuple[str, str]]:
-    return (("authorization", f"Bearer {key}"),)
 
 
 def _dict(message: Message) -> dict[str, Any]:
@@ -81,7 +79,8 @@ def _dict(message: Message) -> dict[str, Any]:
 
 
 def _select(i: int, account: str = "acme", **extra: Any) -> dict[str, Any]:
-    return {"account_id": account, "message_id": f"<{i}@mta.example>", "recipient_domain": "gmail.com", **extra}
+    """Message ``i``'s JSON body (its id decides the pick)."""
+    return pick_fields(f"<{i}@mta.example>", account, **extra)
 
 
 async def _grpc_error(call: Any) -> tuple[grpc.StatusCode, str]:
@@ -90,13 +89,8 @@ async def _grpc_error(call: Any) -> tuple[grpc.StatusCode, str]:
     return info.value.code(), info.value.details() or ""
 
 
-async def _history(db: asyncpg.Connection) -> Counter[tuple[str, str, str]]:
-    rows = await db.fetch("SELECT account_id, ip, mailbox_provider, counted FROM daily_history")
-    return Counter({(r["account_id"], r["ip"], r["mailbox_provider"]): r["counted"] for r in rows})
-
-
 async def _history_is(db: asyncpg.Connection, expected: Counter[tuple[str, str, str]]) -> bool:
-    return await _history(db) == expected
+    return await history(db) == expected
 
 
 def test_the_fast_path_has_the_fields_of_the_proto() -> None:
@@ -120,7 +114,7 @@ def test_every_grpc_code_has_its_http_status() -> None:
 
 
 async def test_picks_through_http_answer_as_grpc_and_are_counted_once(
-    db: asyncpg.Connection, stack: Stack, keys: Keys
+    db: asyncpg.Connection, stack: InProcessServer, keys: Keys
 ) -> None:
     client = await Client.open(stack.port)
     answers = []
@@ -130,8 +124,8 @@ async def test_picks_through_http_answer_as_grpc_and_are_counted_once(
         assert response.headers["content-type"] == "application/json"
         answers.append(response.json())
         # The same request by gRPC (as a retry, so that only the HTTP pick counts).
-        same = await stack.router.SelectSendingIP(
-            router_pb2.SelectSendingIPRequest(**_select(i), retry=True), metadata=_md(keys.route)
+        same = await stack.stub.SelectSendingIP(
+            router_pb2.SelectSendingIPRequest(**_select(i), retry=True), metadata=bearer(keys.route)
         )
         assert answers[-1] == _dict(same)
     assert {a["ip"] for a in answers} == ALL_IPS
@@ -141,19 +135,19 @@ async def test_picks_through_http_answer_as_grpc_and_are_counted_once(
     batch = [_select(i, mailbox_provider="yahoo") for i in range(30, 40)]
     response = await client.call(request("POST", "/v1/select/batch", {"requests": batch}, key=keys.route))
     assert response.status == 200, response.body
-    again = await stack.router.SelectSendingIPBatch(
+    again = await stack.stub.SelectSendingIPBatch(
         router_pb2.SelectSendingIPBatchRequest(
             requests=[router_pb2.SelectSendingIPRequest(**r, retry=True) for r in batch]
         ),
-        metadata=_md(keys.route),
+        metadata=bearer(keys.route),
     )
     assert response.json() == _dict(again) and len(response.json()["responses"]) == 10
 
     # An account the router does not know yet, in the region the request names.
     newcomer = _select(1, account="newcomer", region="us-east")
     response = await client.call(request("POST", "/v1/select", newcomer, key=keys.route))
-    same = await stack.router.SelectSendingIP(
-        router_pb2.SelectSendingIPRequest(**newcomer, retry=True), metadata=_md(keys.route)
+    same = await stack.stub.SelectSendingIP(
+        router_pb2.SelectSendingIPRequest(**newcomer, retry=True), metadata=bearer(keys.route)
     )
     assert response.json() == _dict(same) and response.json()["management_type"] == "MANAGEMENT_TYPE_GENERAL"
 
@@ -167,19 +161,19 @@ async def test_picks_through_http_answer_as_grpc_and_are_counted_once(
     expected[("newcomer", same.ip, "google")] += 1
     await until(lambda: _history_is(db, expected))
     await asyncio.sleep(0.3)  # several flushes later: nothing counted twice
-    assert await _history(db) == expected
+    assert await history(db) == expected
     await client.close()
 
 
 async def test_outcomes_through_http_land_in_daily_outcomes_as_through_grpc(
-    db: asyncpg.Connection, stack: Stack, keys: Keys
+    db: asyncpg.Connection, stack: InProcessServer, keys: Keys
 ) -> None:
     outcome = {"account_id": "acme", "ip": "192.0.2.1", "mailbox_provider": "google", "day": "2025-03-01"}
     body = {"outcomes": [{**outcome, "delivered": 5, "bounced": 1}, {**outcome, "delivered": "2", "complained": 1}]}
     response = await call(stack.port, request("POST", "/v1/outcomes", body, key=keys.route))
     assert response.status == 200, response.body
-    same = await stack.router.ReportOutcomes(
-        json_format.ParseDict(body, router_pb2.ReportOutcomesRequest()), metadata=_md(keys.route)
+    same = await stack.stub.ReportOutcomes(
+        json_format.ParseDict(body, router_pb2.ReportOutcomesRequest()), metadata=bearer(keys.route)
     )
     assert response.json() == _dict(same) == {"accepted": "2"}
     row = await db.fetchrow("SELECT delivered, deferred, bounced, complained FROM daily_outcomes")
@@ -188,30 +182,30 @@ async def test_outcomes_through_http_land_in_daily_outcomes_as_through_grpc(
     bad = {"outcomes": [{**outcome, "day": "2025-02-30"}]}
     response = await call(stack.port, request("POST", "/v1/outcomes", bad, key=keys.route))
     code, details = await _grpc_error(
-        stack.router.ReportOutcomes(
-            json_format.ParseDict(bad, router_pb2.ReportOutcomesRequest()), metadata=_md(keys.route)
+        stack.stub.ReportOutcomes(
+            json_format.ParseDict(bad, router_pb2.ReportOutcomesRequest()), metadata=bearer(keys.route)
         )
     )
     assert (response.status, response.json()) == (400, {"code": code.name, "message": details})
     assert "outcomes[0].day" in details
 
 
-async def test_account_reads_through_http_answer_as_grpc(stack: Stack, keys: Keys) -> None:
+async def test_account_reads_through_http_answer_as_grpc(stack: InProcessServer, keys: Keys) -> None:
     for account in ("acme", "newco"):
         await stack.admin.CreateAccount(
-            management_pb2.CreateAccountRequest(account_id=account, region="us-east"), metadata=_md(keys.admin)
+            management_pb2.CreateAccountRequest(account_id=account, region="us-east"), metadata=bearer(keys.admin)
         )
     for account in ("acme", "newco"):
         got = await call(stack.port, request("GET", f"/v1/accounts/{account}", key=keys.view))
         same = await stack.admin.GetAccount(
-            management_pb2.GetAccountRequest(account_id=account), metadata=_md(keys.view)
+            management_pb2.GetAccountRequest(account_id=account), metadata=bearer(keys.view)
         )
         assert (got.status, got.json()) == (200, _dict(same))
         assert got.json()["account_id"] == account and "volume_30d" in got.json()  # defaults included
 
         got = await call(stack.port, request("GET", f"/v1/accounts/{account}/sending-ips", key=keys.view))
         listed = await stack.admin.ListSendingIPs(
-            management_pb2.ListSendingIPsRequest(account_id=account), metadata=_md(keys.view)
+            management_pb2.ListSendingIPsRequest(account_id=account), metadata=bearer(keys.view)
         )
         assert (got.status, got.json()) == (200, _dict(listed))
         assert {ip["address"] for ip in got.json()["ips"]} == {ip.address for ip in listed.ips} != set()
@@ -222,7 +216,7 @@ async def test_account_reads_through_http_answer_as_grpc(stack: Stack, keys: Key
 
     got = await call(stack.port, request("GET", "/v1/accounts/nobody", key=keys.view))
     code, details = await _grpc_error(
-        stack.admin.GetAccount(management_pb2.GetAccountRequest(account_id="nobody"), metadata=_md(keys.view))
+        stack.admin.GetAccount(management_pb2.GetAccountRequest(account_id="nobody"), metadata=bearer(keys.view))
     )
     assert (got.status, got.json()) == (404, {"code": "NOT_FOUND", "message": details}) and code.name == "NOT_FOUND"
 
@@ -230,58 +224,58 @@ async def test_account_reads_through_http_answer_as_grpc(stack: Stack, keys: Key
 # -- access: the same keys, the same permissions ---------------------------------------------
 
 
-async def test_keys_carry_the_same_permissions_as_over_grpc(stack: Stack, keys: Keys) -> None:
+async def test_keys_carry_the_same_permissions_as_over_grpc(stack: InProcessServer, keys: Keys) -> None:
     select = router_pb2.SelectSendingIPRequest(**_select(1))
     outcomes = {"outcomes": [{"account_id": "acme", "mailbox_provider": "google", "day": "2025-03-01"}]}
     cases: list[tuple[bytes, Any, int, str]] = [
-        (request("POST", "/v1/select", _select(1)), stack.router.SelectSendingIP(select), 401, "UNAUTHENTICATED"),
+        (request("POST", "/v1/select", _select(1)), stack.stub.SelectSendingIP(select), 401, "UNAUTHENTICATED"),
         (
             request("POST", "/v1/select", _select(1), key="sip_nosuchkey1_secret"),
-            stack.router.SelectSendingIP(select, metadata=_md("sip_nosuchkey1_secret")),
+            stack.stub.SelectSendingIP(select, metadata=bearer("sip_nosuchkey1_secret")),
             401,
             "UNAUTHENTICATED",
         ),
         (
             request("POST", "/v1/select", _select(1), key=keys.view),
-            stack.router.SelectSendingIP(select, metadata=_md(keys.view)),
+            stack.stub.SelectSendingIP(select, metadata=bearer(keys.view)),
             403,
             "PERMISSION_DENIED",
         ),
         (
             request("POST", "/v1/select", _select(1), key=keys.scoped),
-            stack.router.SelectSendingIP(select, metadata=_md(keys.scoped)),
+            stack.stub.SelectSendingIP(select, metadata=bearer(keys.scoped)),
             403,
             "PERMISSION_DENIED",
         ),
         (
             request("POST", "/v1/select/batch", {"requests": [_select(1, "other"), _select(2)]}, key=keys.scoped),
-            stack.router.SelectSendingIPBatch(
+            stack.stub.SelectSendingIPBatch(
                 router_pb2.SelectSendingIPBatchRequest(
                     requests=[router_pb2.SelectSendingIPRequest(**_select(1, "other")), select]
                 ),
-                metadata=_md(keys.scoped),
+                metadata=bearer(keys.scoped),
             ),
             403,
             "PERMISSION_DENIED",
         ),
         (
             request("POST", "/v1/outcomes", outcomes, key=keys.view),
-            stack.router.ReportOutcomes(
-                json_format.ParseDict(outcomes, router_pb2.ReportOutcomesRequest()), metadata=_md(keys.view)
+            stack.stub.ReportOutcomes(
+                json_format.ParseDict(outcomes, router_pb2.ReportOutcomesRequest()), metadata=bearer(keys.view)
             ),
             403,
             "PERMISSION_DENIED",
         ),
         (
             request("GET", "/v1/accounts/acme", key=keys.route),
-            stack.admin.GetAccount(management_pb2.GetAccountRequest(account_id="acme"), metadata=_md(keys.route)),
+            stack.admin.GetAccount(management_pb2.GetAccountRequest(account_id="acme"), metadata=bearer(keys.route)),
             403,
             "PERMISSION_DENIED",
         ),
         (
             request("GET", "/v1/accounts/acme/sending-ips", key=keys.scoped),
             stack.admin.ListSendingIPs(
-                management_pb2.ListSendingIPsRequest(account_id="acme"), metadata=_md(keys.scoped)
+                management_pb2.ListSendingIPsRequest(account_id="acme"), metadata=bearer(keys.scoped)
             ),
             403,
             "PERMISSION_DENIED",
@@ -312,6 +306,10 @@ async def test_keys_carry_the_same_permissions_as_over_grpc(stack: Stack, keys: 
     assert got.status == 200 and got.json()["ip"] in GENERAL_IPS
     got = await call(stack.port, request("GET", "/healthz"))  # health needs no key
     assert (got.status, got.json()) == (200, {"status": "SERVING"})
+    # An outcomes body is parsed only for a caller with a key: without one, not a parse error.
+    for key, status in ((None, 401), ("sip_nosuchkey1_secret", 401), (keys.view, 403)):
+        got = await call(stack.port, request("POST", "/v1/outcomes", b'{"outcomes": [', key=key))
+        assert got.status == status, (key, got.body)
 
 
 async def test_unavailable_and_unhealthy_until_a_routing_table_is_loaded(
@@ -325,7 +323,7 @@ async def test_unavailable_and_unhealthy_until_a_routing_table_is_loaded(
         for path, body in (("/v1/select", _select(1)), ("/v1/select/batch", {"requests": [_select(1)]})):
             got = await call(down.port, request("POST", path, body))
             code, details = await _grpc_error(
-                down.router.SelectSendingIP(router_pb2.SelectSendingIPRequest(**_select(1)))
+                down.stub.SelectSendingIP(router_pb2.SelectSendingIPRequest(**_select(1)))
             )
             assert (got.status, got.json()) == (503, {"code": "UNAVAILABLE", "message": details})
             assert "routing table" in details and code == grpc.StatusCode.UNAVAILABLE
@@ -344,10 +342,9 @@ MAX_BODY = 64 * 1024
 
 
 @pytest.fixture
-async def bounded(db: asyncpg.Connection, db_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
+async def bounded(db: asyncpg.Connection, db_url: str, tmp_path: Path) -> AsyncIterator[InProcessServer]:
     """A router whose door takes bodies up to 64 KiB and requests that arrive within 1 s."""
-    await seed_region(db)
-    await publish(db, account_route("acme", share=0.5))
+    await seed_acme(db)
     async with http_stack(
         db_url, tmp_path, keys=False, adapters={"max_body_bytes": MAX_BODY, "request_timeout": 1.0}
     ) as s:
@@ -369,7 +366,7 @@ async def _refused(client: Client, data: bytes, status: int, *needles: str) -> R
 
 
 async def test_bad_bodies_are_refused_naming_the_field_and_the_connection_goes_on(
-    bounded: Stack, caplog: pytest.LogCaptureFixture
+    bounded: InProcessServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     client = await Client.open(bounded.port)
@@ -428,7 +425,7 @@ async def test_bad_bodies_are_refused_naming_the_field_and_the_connection_goes_o
     assert "Traceback" not in caplog.text
 
 
-async def test_oversized_requests_are_refused_without_being_read(bounded: Stack) -> None:
+async def test_oversized_requests_are_refused_without_being_read(bounded: InProcessServer) -> None:
     # A Content-Length over the bound: 413 at once, though not one byte of the body was sent.
     client = await Client.open(bounded.port)
     await client.send(b"POST /v1/select HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n")
@@ -488,7 +485,7 @@ async def test_oversized_requests_are_refused_without_being_read(bounded: Stack)
     assert (await call(bounded.port, _post("/v1/select", body))).status == 200
 
 
-async def test_garbage_gets_400_and_a_closed_connection(bounded: Stack) -> None:
+async def test_garbage_gets_400_and_a_closed_connection(bounded: InProcessServer) -> None:
     for garbage in (
         b"\x00\x01\x02\xff\r\n\r\n",
         b"HELLO\r\n\r\n",
@@ -510,7 +507,7 @@ async def test_garbage_gets_400_and_a_closed_connection(bounded: Stack) -> None:
     assert await client.closed()
 
 
-async def test_pipelined_requests_are_answered_in_order(bounded: Stack) -> None:
+async def test_pipelined_requests_are_answered_in_order(bounded: InProcessServer) -> None:
     outcomes = {"outcomes": [{"account_id": "acme", "mailbox_provider": "google", "day": "2025-03-01"}]}
     requests = [
         request("POST", "/v1/select", _select(1)),
@@ -534,7 +531,7 @@ async def test_pipelined_requests_are_answered_in_order(bounded: Stack) -> None:
     assert await client.closed()
 
 
-async def test_half_closed_clients_and_http_1_0_get_their_answers(bounded: Stack) -> None:
+async def test_half_closed_clients_and_http_1_0_get_their_answers(bounded: InProcessServer) -> None:
     outcomes = {"outcomes": [{"account_id": "acme", "mailbox_provider": "google", "day": "2025-03-01"}]}
     for data, count in (
         (request("POST", "/v1/select", _select(1)), 1),
@@ -572,7 +569,7 @@ async def test_half_closed_clients_and_http_1_0_get_their_answers(bounded: Stack
     await client.close()
 
 
-async def test_after_all_that_the_door_answers_everyone_else(bounded: Stack) -> None:
+async def test_after_all_that_the_door_answers_everyone_else(bounded: InProcessServer) -> None:
     """Abuse on some connections (a flood of half-sent requests, resets) leaves others unaffected."""
     idle = [await Client.open(bounded.port) for _ in range(50)]
     for i, client in enumerate(idle):
@@ -588,7 +585,7 @@ async def test_after_all_that_the_door_answers_everyone_else(bounded: Stack) -> 
         await client.close()
 
 
-async def test_a_large_outcomes_body_does_not_stall_the_picks(stack: Stack, keys: Keys) -> None:
+async def test_a_large_outcomes_body_does_not_stall_the_picks(stack: InProcessServer, keys: Keys) -> None:
     """json_format takes ~0.5 s for 4 MiB: parsed on the event loop, every pick would wait for it."""
     outcome = {"account_id": "acme", "ip": "192.0.2.1", "mailbox_provider": "google", "day": "2025-03-01"}
     body = json.dumps({"outcomes": [{**outcome, "delivered": i} for i in range(25_000)]}).encode()

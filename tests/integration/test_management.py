@@ -62,12 +62,12 @@ async def api(db_url: str, db: asyncpg.Connection) -> AsyncIterator[Api]:
     pool = await create_pool(db_url, size=2)
     server = grpc.aio.server()
     servicer = ManagementServicer(pool, authorizer, clock=lambda: datetime(2026, 3, 10, 12, tzinfo=UTC))
-    management_pb2_grpc.add_ManagementServicer_to_server(servicer, server)
+    management_pb2_grpc.add_ManagementServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
-        yield Api(management_pb2_grpc.ManagementStub(channel), tokens, db)
+        yield Api(management_pb2_grpc.ManagementStub(channel), tokens, db)  # type: ignore[no-untyped-call]
     finally:
         await channel.close()
         await server.stop(None)
@@ -82,7 +82,10 @@ async def _region(api: Api, region: str = "us-east", general: tuple[str, ...] = 
 
 
 async def _account(api: Api, account_id: str, region: str = "us-east") -> types_pb2.Account:
-    return await api.call("CreateAccount", management_pb2.CreateAccountRequest(account_id=account_id, region=region))
+    account: types_pb2.Account = await api.call(
+        "CreateAccount", management_pb2.CreateAccountRequest(account_id=account_id, region=region)
+    )
+    return account
 
 
 # -- access control --------------------------------------------------------------------
@@ -378,10 +381,10 @@ async def _dedicated_setup(api: Api) -> None:
         required_ips=2,
         dedicated_share_percent=60.0,
         transition_progress_percent=40.0,
-        ips={
-            "198.51.100.1": IPFigures(warmup_percent=100.0, traffic_share_percent=40.0, daily_limit=0),
-            "198.51.100.2": IPFigures(warmup_percent=56.0, traffic_share_percent=20.0, daily_limit=2_505_000),
-        },
+        ips=(
+            IPFigures("198.51.100.1", warmup_percent=100.0, traffic_share_percent=40.0, daily_limit=0),
+            IPFigures("198.51.100.2", warmup_percent=56.0, traffic_share_percent=20.0, daily_limit=2_505_000),
+        ),
     )
     await db.execute(
         "UPDATE accounts SET management_type = 'transition', transition_started_on = '2026-03-01', "
@@ -517,7 +520,13 @@ async def test_import_history_sets_not_adds_so_importing_twice_changes_nothing(a
 async def test_import_history_rejects_a_bad_row_naming_it_and_writes_nothing(
     api: Api, row: dict[str, Any], field: str
 ) -> None:
-    good = {"account_id": "acme", "day": "2026-02-01", "mailbox_provider": "google", "ip": "", "count": 1}
+    good: dict[str, Any] = {
+        "account_id": "acme",
+        "day": "2026-02-01",
+        "mailbox_provider": "google",
+        "ip": "",
+        "count": 1,
+    }
     volumes = [types_pb2.DailyVolume(**good), types_pb2.DailyVolume(**{**good, **row})]
     code, message = await api.fails("ImportHistory", management_pb2.ImportHistoryRequest(volumes=volumes))
     assert code == Code.INVALID_ARGUMENT and message.startswith(field), message

@@ -10,7 +10,7 @@ import pytest
 from store import queries, schema
 from store.database import connect
 from store.migrate import apply_migrations, available_migrations, pending_migrations
-from tests.conftest import DatabaseFactory
+from tests.support.databases import DatabaseFactory
 
 
 async def test_all_migrations_on_an_empty_database_give_the_snapshot(databases: DatabaseFactory) -> None:

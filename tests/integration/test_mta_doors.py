@@ -15,30 +15,23 @@ import logging
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-import grpc
 import pytest
 from grpc_health.v1.health_pb2 import HealthCheckResponse
 
-from sendingip.v1 import router_pb2, router_pb2_grpc
-from server import app
-from server.adapters.config import AdapterConfig
 from server.adapters.lines import RecordConnection
 from server.adapters.listener import ListenError
-from server.adapters.runtime import Doors
 from server.auth.authorizer import KeyAuthorizer
 from server.auth.cache import load_active_keys
 from server.auth.store import create_key
-from server.config import RouterConfig, ServerConfig
-from server.router.runtime import RouterRuntime
-from store.config import DatabaseConfig
-from tests.e2e.harness import SENDINGIP, ServerProcess, health_status, sendingip_env, wait_for
-from tests.e2e.harness import create_key as cli_create_key
-from tests.integration import http_support
-from tests.integration.test_router_support import DEDICATED_IPS, GENERAL_IPS, account_route, publish, seed_region
+from tests.support import http_client
+from tests.support.connection import Connection
+from tests.support.inprocess import QUICK, InProcessServer, Servers, server_config
+from tests.support.processes import SENDINGIP, ServerProcess, health_status, sendingip_env, wait_for
+from tests.support.processes import create_key as cli_create_key
+from tests.support.routing import DEDICATED_IPS, GENERAL_IPS, account_route, publish, seed_acme, seed_region
 
 pytestmark = pytest.mark.integration
 
@@ -46,107 +39,38 @@ ALL_IPS = set(GENERAL_IPS + DEDICATED_IPS)
 SERVING = HealthCheckResponse.SERVING
 
 
-@dataclass
-class Stack:
-    runtime: RouterRuntime
-    server: app.App
-    task: asyncio.Task[None] | None
-    doors: Doors
-    channel: grpc.aio.Channel
-    stub: router_pb2_grpc.RouterStub
-    authorizer: KeyAuthorizer
-    metadata: tuple[tuple[str, str], ...]
-
-    @property
-    def line_port(self) -> int:
-        return self.doors.ports["line"]
-
-    @property
-    def postfix_port(self) -> int:
-        return self.doors.ports["postfix"]
-
-    async def grpc_ip(self, account: str, message: str, domain: str = "gmail.com", **kw: object) -> str:
-        """What gRPC answers for the same request, as a retry (so it is not counted)."""
-        request = router_pb2.SelectSendingIPRequest(
-            account_id=account,
-            message_id=message,
-            recipient_domain=domain,
-            retry=True,
-            **kw,  # type: ignore[arg-type]
-        )
-        return str((await self.stub.SelectSendingIP(request, metadata=self.metadata)).ip)
-
-    async def stop(self) -> None:
-        await self.doors.stop()
-        await self.channel.close()
-        await self.server.stop(0)
-        await self.runtime.stop()
-        if self.task is not None:
-            await self.task
-
-
+Stack = InProcessServer
 StartStack = Callable[..., Awaitable[Stack]]
 
 
 @pytest.fixture
 async def start_stack(tmp_path: Path, db: asyncpg.Connection, db_url: str) -> AsyncIterator[StartStack]:
-    started: list[Stack] = []
+    """A router with real API keys (a new one, limited to ``accounts``, for the doors)."""
+    servers = Servers()
 
     async def start(*, accounts: list[str] | None = None, run: bool = True, **adapters: object) -> Stack:
         new, _ = await create_key(db, ["route"], accounts)
         authorizer = KeyAuthorizer(await load_active_keys(db))
-        config = ServerConfig(
-            listen="127.0.0.1:0",
-            database=DatabaseConfig(url=db_url, data_dir=tmp_path / f"r{len(started)}"),
-            router=RouterConfig(
-                router_id=f"r{len(started)}", flush_interval=0.05, metrics_listen="0", shutdown_flush_timeout=1.0
-            ),
+        name = f"r{len(servers.started)}"
+        settings = {"http_listen": "", "postfix_listen": "127.0.0.1:0", "line_listen": "127.0.0.1:0"}
+        config = server_config(
+            db_url,
+            tmp_path / name,
+            {**QUICK, "router_id": name, "metrics_listen": "0"},
+            {**settings, "adapter_key": new.token, **adapters},
         )
-        runtime = RouterRuntime(config, authorizer)
-        server = await app.create_server(config, [runtime.add_to_server], options=runtime.grpc_options())
-        await server.start(config.listen)
-        task = None
-        if run:
-            task = asyncio.create_task(runtime.run())
-            await asyncio.wait_for(runtime.ready.wait(), 10)
-        settings: dict[str, object] = {
-            "http_listen": "",
-            "postfix_listen": "127.0.0.1:0",
-            "line_listen": "127.0.0.1:0",
-            "adapter_key": new.token,
-        }
-        settings.update(adapters)
-        doors = await Doors.start(AdapterConfig(**settings), runtime, None)  # type: ignore[arg-type]
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-        stub = router_pb2_grpc.RouterStub(channel)  # type: ignore[no-untyped-call]
-        stack = Stack(
-            runtime, server, task, doors, channel, stub, authorizer, (("authorization", f"Bearer {new.token}"),)
-        )
-        started.append(stack)
-        return stack
+        return await servers.start(config, authorizer=authorizer, doors=True, run=run, key=new.token)
 
     try:
         yield start
     finally:
-        for stack in started:
-            await stack.stop()
+        await servers.stop()
 
 
-class Client:
-    """One TCP connection to a door."""
+class Client(Connection):
+    """One TCP connection to a line or policy door."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def open(cls, port: int) -> Client:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
-        return cls(reader, writer)
-
-    async def send(self, data: bytes) -> None:
-        self.writer.write(data)
-        await self.writer.drain()
+    limit = 1 << 20
 
     async def lines(self, n: int) -> list[str]:
         return [(await asyncio.wait_for(self.reader.readline(), 5)).decode() for _ in range(n)]
@@ -164,11 +88,6 @@ class Client:
     async def answers(self, n: int) -> list[str]:
         """The next ``n`` policy answers."""
         return [(await asyncio.wait_for(self.reader.readuntil(b"\n\n"), 5)).decode() for _ in range(n)]
-
-    async def close(self) -> None:
-        self.writer.close()
-        with contextlib.suppress(OSError):
-            await self.writer.wait_closed()
 
 
 @contextlib.asynccontextmanager
@@ -244,16 +163,15 @@ async def test_every_door_agrees_with_grpc_and_counts_each_pick_once(
 ) -> None:
     """The same request gets the same IP through gRPC, HTTP, the line door and the policy
     door; each is counted once, by the door that asked without ``retry``."""
-    await seed_region(db)
-    await publish(db, account_route("acme", share=0.5))
+    await seed_acme(db)
     stack = await start_stack(http_listen="127.0.0.1:0")
     counted: collections.Counter[tuple[str, str, str]] = collections.Counter()
-    http = await http_support.Client.open(stack.doors.ports["http"])
+    http = await http_client.Client.open(stack.port)
     key = stack.metadata[0][1].removeprefix("Bearer ")
 
     async def via_http(message: str, domain: str, *, retry: bool) -> str:
         body = {"account_id": "acme", "message_id": message, "recipient_domain": domain, "retry": retry}
-        answer = await http.call(http_support.request("POST", "/v1/select", body, key=key))
+        answer = await http.call(http_client.request("POST", "/v1/select", body, key=key))
         assert answer.status == 200, answer.body
         return str(answer.json()["ip"])
 
@@ -464,6 +382,7 @@ async def test_a_line_of_a_megabyte_is_dropped_as_it_arrives(db: asyncpg.Connect
             await c.send(b"y" * 65536)
         [first] = await c.lines(1)
         assert first.startswith("ERR INVALID_ARGUMENT line longer than 4096 bytes")
+        assert stack.doors is not None
         [conn] = stack.doors.listeners["line"].connections
         assert isinstance(conn, RecordConnection)
         assert conn.pending and not conn._partial  # being dropped: nothing of it is kept
@@ -547,6 +466,7 @@ async def test_the_adapter_keys_scope_is_enforced(db: asyncpg.Connection, start_
         assert (await line.ask(b"SELECT acme m1 gmail.com\n"))[0] in GENERAL_IPS
         assert (await postfix.policy(eom(sasl_username="acme")))[0].startswith("action=FILTER sendingip_192_0_2_")
         # The key revoked (what a reload of api_keys does): refused, and Postfix defers.
+        assert isinstance(stack.authorizer, KeyAuthorizer)
         stack.authorizer.replace([])
         assert (await line.ask(b"SELECT acme m1 gmail.com\n")) == ["ERR UNAUTHENTICATED unknown or revoked API key"]
         assert await postfix.policy(eom()) == [
@@ -578,7 +498,7 @@ async def test_a_non_loopback_address_needs_an_allow_list(start_stack: StartStac
     with pytest.raises(ListenError, match="SENDINGIP_ADAPTER_ALLOW"):
         await start_stack(**{door: "0.0.0.0:0"})
     stack = await start_stack(**{door: "0.0.0.0:0", "allow": (ipaddress.ip_network("10.0.0.0/8"),)})
-    assert stack.doors.ports[door.removesuffix("_listen")] > 0
+    assert stack.door_port(door.removesuffix("_listen")) > 0
 
 
 # -- the real process, configured by environment ---------------------------------------------

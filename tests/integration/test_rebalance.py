@@ -12,10 +12,12 @@ import pytest
 from store import routing_store
 from store.database import create_pool
 from store.routing_entry import AccountRoute
+from tests.support.routing import seed_region
 from workers.rebalance.run import rebalance
 
 D0 = date(2026, 3, 1)
 PROVIDERS = ("google", "microsoft", "yahoo", "apple", "other")
+INVENTORY = tuple(f"203.0.113.{i}" for i in range(1, 6))
 
 
 @pytest.fixture
@@ -27,22 +29,9 @@ async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
         await pool.close()
 
 
-async def seed_region(db: asyncpg.Connection, region: str = "us-east", inventory: int = 4) -> list[str]:
-    await db.execute("INSERT INTO regions (region) VALUES ($1)", region)
-    await db.execute(
-        "INSERT INTO pools (pool_id, region, pool_type) VALUES ($1, $2, 'general')", f"general:{region}", region
-    )
-    await db.execute(
-        "INSERT INTO ip_addresses (address, region, state, pool_id) VALUES ('198.51.100.1', $1, 'general', $2)",
-        region,
-        f"general:{region}",
-    )
-    addresses = [f"203.0.113.{i}" for i in range(1, inventory + 1)]
-    await db.executemany(
-        "INSERT INTO ip_addresses (address, region, state) VALUES ($1::inet, $2, 'inventory')",
-        [(a, region) for a in addresses],
-    )
-    return addresses
+async def _seed(db: asyncpg.Connection, inventory: int = 4) -> None:
+    """us-east with one general IP and ``inventory`` IPs to give out, nothing published."""
+    await seed_region(db, addresses=("198.51.100.1",), inventory=INVENTORY[:inventory], publish=False)
 
 
 async def add_history(db: asyncpg.Connection, account: str, first: date, days: int, per_day: int, ip: str = "") -> None:
@@ -60,7 +49,7 @@ async def add_history(db: asyncpg.Connection, account: str, first: date, days: i
 async def test_an_account_over_the_threshold_gets_a_pool_and_a_route(
     db: asyncpg.Connection, pool: asyncpg.Pool
 ) -> None:
-    await seed_region(db)
+    await _seed(db)
     await db.execute("INSERT INTO accounts (account_id, region) VALUES ('acme', 'us-east'), ('small', 'us-east')")
     await add_history(db, "acme", D0 - timedelta(days=30), 30, 50_000)
     await add_history(db, "small", D0 - timedelta(days=30), 30, 1_000)
@@ -103,7 +92,7 @@ async def test_an_account_over_the_threshold_gets_a_pool_and_a_route(
 async def test_free_ips_are_handed_out_lowest_address_first_ipv4_before_ipv6(
     db: asyncpg.Connection, pool: asyncpg.Pool
 ) -> None:
-    await seed_region(db, inventory=0)
+    await _seed(db, inventory=0)
     # In text order '2001:db8::11' < '203.0.113.10' < '203.0.113.2' < '9.9.9.9': the opposite.
     for address in ("2001:db8::11", "203.0.113.10", "203.0.113.2", "9.9.9.9"):
         await db.execute(
@@ -124,7 +113,7 @@ async def test_every_account_gets_a_general_entry_and_no_entry_is_replaced(
 ) -> None:
     """Routers route a known account in its own region only if they know it (SPEC §3 v2):
     each account without an entry gets a General one naming its region."""
-    await seed_region(db)
+    await _seed(db)
     await db.execute("INSERT INTO regions (region) VALUES ('eu-west')")
     # From before every account had an entry; and one with an entry of its own.
     await db.execute("INSERT INTO accounts (account_id, region) VALUES ('legacy', 'eu-west'), ('kept', 'us-east')")
@@ -159,7 +148,7 @@ async def test_every_account_gets_a_general_entry_and_no_entry_is_replaced(
 
 
 async def test_a_second_run_for_the_same_day_changes_nothing(db: asyncpg.Connection, pool: asyncpg.Pool) -> None:
-    await seed_region(db)
+    await _seed(db)
     await db.execute("INSERT INTO accounts (account_id, region) VALUES ('acme', 'us-east')")
     await add_history(db, "acme", D0 - timedelta(days=30), 30, 50_000)
     await rebalance(pool, D0)
@@ -174,7 +163,7 @@ async def test_a_second_run_for_the_same_day_changes_nothing(db: asyncpg.Connect
 
 
 async def test_stages_advance_only_for_days_the_pair_sent(db: asyncpg.Connection, pool: asyncpg.Pool) -> None:
-    await seed_region(db)
+    await _seed(db)
     await db.execute("INSERT INTO accounts (account_id, region) VALUES ('acme', 'us-east')")
     await add_history(db, "acme", D0 - timedelta(days=30), 30, 50_000)
     await rebalance(pool, D0)
@@ -187,7 +176,7 @@ async def test_stages_advance_only_for_days_the_pair_sent(db: asyncpg.Connection
 
 
 async def test_the_database_keeps_the_old_state_when_applying_fails(db: asyncpg.Connection, pool: asyncpg.Pool) -> None:
-    await seed_region(db)
+    await _seed(db)
     await db.execute("INSERT INTO accounts (account_id, region) VALUES ('acme', 'us-east')")
     await add_history(db, "acme", D0 - timedelta(days=30), 30, 50_000)
     # Break the last statement of the account's transaction: publishing its route.
@@ -203,7 +192,7 @@ async def test_the_database_keeps_the_old_state_when_applying_fails(db: asyncpg.
 
 
 async def test_racing_rebalancers_never_put_an_ip_in_two_pools(db: asyncpg.Connection, db_url: str) -> None:
-    await seed_region(db, inventory=5)
+    await _seed(db, inventory=5)
     accounts = [f"acct-{i:02d}" for i in range(12)]
     await db.executemany("INSERT INTO accounts (account_id, region) VALUES ($1, 'us-east')", [(a,) for a in accounts])
     for a in accounts:

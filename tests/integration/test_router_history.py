@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from collections import Counter
@@ -12,7 +13,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from server.router.history import Flush, HistoryBuffer, HistoryFlusher, Key, PostgresHistorySink, day_of
+from server.router.history_buffer import Flush, HistoryBuffer, Key, day_of
+from server.router.history_flusher import HistoryFlusher, PostgresHistorySink
 from server.router.spill import Spill, database_tag, read
 from store.database import connect
 
@@ -171,6 +173,40 @@ async def test_during_an_outage_memory_is_bounded_and_held_keys_keep_counting(db
         assert flusher.backlog_keys == 0 and flusher.lag == 0
     finally:
         await pool.close()
+
+
+class DownFor:
+    """PostgreSQL unreachable for the first ``writes`` writes, then back."""
+
+    def __init__(self, writes: int) -> None:
+        self.down = writes
+        self.written: list[Flush] = []
+
+    async def write(self, flush: Flush) -> bool:
+        if self.down:
+            self.down -= 1
+            raise ConnectionRefusedError("PostgreSQL is down")
+        self.written.append(flush)
+        return True
+
+
+async def test_an_outage_is_logged_when_it_starts_and_when_it_ends_not_per_failed_write(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="server.router.history_flusher")
+    buffer = HistoryBuffer(max_keys=10)
+    sink = DownFor(5)
+    flusher = HistoryFlusher(buffer, sink, interval=0.01)
+    buffer.add((DAY, "acme", "192.0.2.1", "google"))
+    for _ in range(5):
+        assert not await flusher.flush_once()
+    assert await flusher.flush_once()
+    lines = [r.getMessage() for r in caplog.records if r.name == "server.router.history_flusher"]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("history flush: PostgreSQL unreachable (ConnectionRefusedError: PostgreSQL is down)")
+    assert f"flush_id={sink.written[0].flush_id}" in lines[0]  # the same flush, retried with its id
+    assert lines[1].startswith("history flush: PostgreSQL answers again after") and "5 failed attempts" in lines[1]
+    assert flusher.failed_writes == 5 and [f.picks for f in sink.written] == [1]
 
 
 # -- the backlog on disk (issue 13, items 2 and 3) ------------------------------------

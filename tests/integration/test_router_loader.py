@@ -12,7 +12,7 @@ import pytest
 from server.router.loader import Loader
 from server.router.table import RoutingTable
 from store.database import create_pool
-from tests.integration.test_router_support import account_route, publish, seed_region
+from tests.support.routing import account_route, publish, seed_region
 
 pytestmark = pytest.mark.integration
 

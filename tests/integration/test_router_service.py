@@ -6,89 +6,53 @@ import asyncio
 import time
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import grpc
 import pytest
 
-from sendingip.v1 import management_pb2, router_pb2, router_pb2_grpc, types_pb2
-from server import app
+from sendingip.v1 import management_pb2, router_pb2, types_pb2
 from server.auth.store import create_key
-from server.authz import AllowAll, Authorizer, Denial, Metadata, Permission
-from server.config import RouterConfig, ServerConfig
-from server.router.runtime import RouterRuntime
-from store.config import DatabaseConfig
+from server.authz import Authorizer, Denial, Metadata, Permission
 from store.database import connect, with_database
-from tests.integration import http_support
-from tests.integration.test_router_support import DEDICATED_IPS, GENERAL_IPS, account_route, publish, seed_region
+from tests.support import http_client
+from tests.support.history import history, wait_history
+from tests.support.inprocess import QUICK, InProcessServer, Servers, http_stack, server_config
+from tests.support.requests import bearer, pick_request
+from tests.support.routing import DEDICATED_IPS, GENERAL_IPS, account_route, publish, seed_acme, seed_region
 
 pytestmark = pytest.mark.integration
 
 
-@dataclass
-class Router:
-    runtime: RouterRuntime
-    stub: router_pb2_grpc.RouterStub
-    app: app.App
-    task: asyncio.Task[None]
-    channel: grpc.aio.Channel
-
-    async def stop(self) -> None:
-        await self.channel.close()
-        await self.app.stop(0)
-        await self.runtime.stop()
-        await self.task
-
-    def metrics(self) -> str:
-        port = self.runtime.metrics.port if self.runtime.metrics else 0
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            return str(response.read().decode())
-
-
+Router = InProcessServer
 StartRouter = Callable[..., Awaitable[Router]]
 
 
 @pytest.fixture
 async def start_router(tmp_path: Path) -> AsyncIterator[StartRouter]:
-    started: list[Router] = []
+    servers = Servers()
 
     async def start(
         url: str, *, wait_ready: bool = True, authorizer: Authorizer | None = None, **router: object
     ) -> Router:
-        settings: dict[str, object] = {
-            "router_id": f"r{len(started)}",
-            "flush_interval": 0.05,
+        settings = {
+            **QUICK,
+            "router_id": f"r{len(servers.started)}",
             "poll_interval": 30.0,  # updates in these tests must come by LISTEN/NOTIFY
             "heartbeat_interval": 1.0,
             "metrics_listen": "127.0.0.1:0",
             "max_batch": 10,
-            "shutdown_flush_timeout": 1.0,
         }
-        settings.update(router)
-        config = ServerConfig(
-            listen="127.0.0.1:0",
-            database=DatabaseConfig(url=url, data_dir=tmp_path),
-            router=RouterConfig(**settings),  # type: ignore[arg-type]
-        )
-        runtime = RouterRuntime(config, authorizer or AllowAll())
-        server = await app.create_server(config, [runtime.add_to_server], options=runtime.grpc_options())
-        await server.start(config.listen)
-        task = asyncio.create_task(runtime.run())
-        if wait_ready:
-            await asyncio.wait_for(runtime.ready.wait(), 10)
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-        r = Router(runtime, router_pb2_grpc.RouterStub(channel), server, task, channel)  # type: ignore[no-untyped-call]
-        started.append(r)
-        return r
+        config = server_config(url, tmp_path, {**settings, **router})
+        return await servers.start(config, authorizer=authorizer, wait_ready=wait_ready)
 
     try:
         yield start
     finally:
-        for r in started:
-            await r.stop()
+        await servers.stop()
 
 
 async def _until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
@@ -99,25 +63,15 @@ async def _until(predicate: Callable[[], object], timeout: float = 10.0) -> None
         await asyncio.sleep(0.02)
 
 
-def _req(i: int, account: str = "acme", domain: str = "gmail.com", **kw: object) -> router_pb2.SelectSendingIPRequest:
-    return router_pb2.SelectSendingIPRequest(
-        account_id=account,
-        message_id=f"<{i}@mta.example>",
-        recipient_domain=domain,
-        **kw,  # type: ignore[arg-type]
-    )
-
-
-async def _history(db: asyncpg.Connection) -> dict[tuple[str, str, str], int]:
-    rows = await db.fetch("SELECT account_id, ip, mailbox_provider, counted FROM daily_history")
-    return {(r["account_id"], r["ip"], r["mailbox_provider"]): r["counted"] for r in rows}
+def _req(i: int, account: str = "acme", **fields: object) -> router_pb2.SelectSendingIPRequest:
+    """Message ``i`` (its id decides the pick)."""
+    return pick_request(f"<{i}@mta.example>", account, **fields)  # type: ignore[arg-type]
 
 
 async def test_picks_over_grpc_are_deterministic_and_reach_the_history(
     db: asyncpg.Connection, db_url: str, start_router: StartRouter
 ) -> None:
-    await seed_region(db)
-    version = await publish(db, account_route("acme", share=0.5))
+    version = await seed_acme(db)
     router: Router = await start_router(db_url)
 
     single = [await router.stub.SelectSendingIP(_req(i)) for i in range(40)]
@@ -151,10 +105,7 @@ async def test_picks_over_grpc_are_deterministic_and_reach_the_history(
         expected[("acme", a.ip, "yahoo")] = expected.get(("acme", a.ip, "yahoo"), 0) + 1
     expected[("newcomer", newcomer.ip, "google")] = 1
     # Retries (the batch above, the re-asks) are not counted.
-    deadline = time.monotonic() + 10
-    while await _history(db) != expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert await _history(db) == expected
+    assert await wait_history(db, Counter(expected), timeout=10) == expected
     assert await db.fetchval("SELECT region FROM accounts WHERE account_id = 'newcomer'") == "us-east"
     # The router that created it published its entry: every router now routes it in us-east.
     latest = await db.fetchval("SELECT version FROM routing_entries WHERE key = 'newcomer'")
@@ -220,7 +171,7 @@ async def test_bad_requests_are_refused_with_the_field_named(
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await call  # type: ignore[misc]
         assert (info.value.code(), message in (info.value.details() or "")) == (code, True), info.value.details()
-    assert await _history(db) == {}  # nothing of a refused batch was counted
+    assert await history(db) == {}  # nothing of a refused batch was counted
 
 
 async def test_a_warming_pair_overflows_at_its_share_of_the_limit(
@@ -398,8 +349,8 @@ async def test_a_general_account_in_another_region_is_routed_there_through_every
     await seed_region(db)  # us-east, the server's default region
     await seed_region(db, "eu-west", EU_WEST_IPS)
     new, _ = await create_key(db, ["route", "view", "admin"], None)
-    md = (("authorization", f"Bearer {new.token}"),)
-    async with http_support.http_stack(db_url, tmp_path) as stack:
+    md = bearer(new.token)
+    async with http_stack(db_url, tmp_path) as stack:
         created = await stack.admin.CreateAccount(
             management_pb2.CreateAccountRequest(account_id="demo", region="eu-west"), metadata=md
         )
@@ -408,11 +359,11 @@ async def test_a_general_account_in_another_region_is_routed_there_through_every
         await _until(lambda: stack.runtime.table.version >= latest)
 
         for region in ("", "us-east", "eu-west"):  # whatever the request names
-            answer = await stack.router.SelectSendingIP(_req(1, account="demo", region=region), metadata=md)
+            answer = await stack.stub.SelectSendingIP(_req(1, account="demo", region=region), metadata=md)
             assert (answer.ip in EU_WEST_IPS, answer.management_type) == (True, types_pb2.MANAGEMENT_TYPE_GENERAL)
             body = {"account_id": "demo", "message_id": "<2@x>", "recipient_domain": "gmail.com", "region": region}
-            through_http = await http_support.call(
-                stack.port, http_support.request("POST", "/v1/select", body, key=new.token)
+            through_http = await http_client.call(
+                stack.port, http_client.request("POST", "/v1/select", body, key=new.token)
             )
             assert through_http.status == 200 and through_http.json()["ip"] in EU_WEST_IPS, through_http.body
 
@@ -465,32 +416,28 @@ async def test_a_pick_whose_deadline_has_passed_is_refused_and_not_counted(
     expected: dict[tuple[str, str, str], int] = {}
     for a in answered:
         expected[("acme", a.ip, "google")] = expected.get(("acme", a.ip, "google"), 0) + 1
-    deadline = time.monotonic() + 10
-    while await _history(db) != expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert await _history(db) == expected
+    assert await wait_history(db, Counter(expected), timeout=10) == expected
     assert router.runtime.servicer.expired >= 30  # they reached the router, which refused them
 
 
 async def test_the_same_message_asked_again_through_any_door_is_counted_once(
     db: asyncpg.Connection, db_url: str, tmp_path: Path
 ) -> None:
-    await seed_region(db)
-    await publish(db, account_route("acme", share=0.5))
+    await seed_acme(db)
     new, _ = await create_key(db, ["route"], None)
-    md = (("authorization", f"Bearer {new.token}"),)
+    md = bearer(new.token)
     adapters = {"line_listen": "127.0.0.1:0", "adapter_key": new.token}
-    async with http_support.http_stack(db_url, tmp_path, adapters=adapters) as stack:
+    async with http_stack(db_url, tmp_path, adapters=adapters) as stack:
         ips: list[str] = []
         for i in range(20):
             message = f"<{i}@mta.example>"
-            ips.append((await stack.router.SelectSendingIP(_req(i), metadata=md)).ip)
+            ips.append((await stack.stub.SelectSendingIP(_req(i), metadata=md)).ip)
             body = {"account_id": "acme", "message_id": message, "recipient_domain": "gmail.com"}
             http_ip = (
-                await http_support.call(stack.port, http_support.request("POST", "/v1/select", body, key=new.token))
+                await http_client.call(stack.port, http_client.request("POST", "/v1/select", body, key=new.token))
             ).json()["ip"]
-            [line_ip] = await _line(stack.doors.ports["line"], f"SELECT acme {message} gmail.com")
-            batch = await stack.router.SelectSendingIPBatch(
+            [line_ip] = await _line(stack.line_port, f"SELECT acme {message} gmail.com")
+            batch = await stack.stub.SelectSendingIPBatch(
                 router_pb2.SelectSendingIPBatchRequest(requests=[_req(i), _req(i)]), metadata=md
             )
             assert [http_ip, line_ip, *(r.ip for r in batch.responses)] == [ips[-1]] * 4
@@ -498,8 +445,5 @@ async def test_the_same_message_asked_again_through_any_door_is_counted_once(
         for ip in ips:
             expected[("acme", ip, "google")] = expected.get(("acme", ip, "google"), 0) + 1
         await _until(lambda: not stack.runtime.history.pending and stack.runtime.flusher is not None)
-        deadline = time.monotonic() + 10
-        while await _history(db) != expected and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert await _history(db) == expected
+        assert await wait_history(db, Counter(expected), timeout=10) == expected
         assert stack.runtime.engine.repeats == 20 * 4

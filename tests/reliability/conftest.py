@@ -3,20 +3,13 @@ the short/long (``soak``) split."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import time
-from collections import Counter
 from collections.abc import Iterator
 
-import asyncpg
 import pytest
 
-from tests.e2e.harness import PrivatePostgres
 from tests.embedded_pg import own_folder
-from tests.reliability.load import PickKey
-
-SOAK = os.environ.get("SENDINGIP_SOAK") == "1"
+from tests.support.processes import PrivatePostgres
+from tests.support.soak import SOAK
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -35,21 +28,3 @@ def private_pg() -> Iterator[PrivatePostgres]:
             yield pg
         finally:
             pg.close()
-
-
-async def history(db: asyncpg.Connection) -> Counter[PickKey]:
-    """What the routers counted, per (account, IP, provider), all days together."""
-    rows = await db.fetch(
-        "SELECT account_id, ip, mailbox_provider, sum(counted)::bigint AS n FROM daily_history "
-        "GROUP BY account_id, ip, mailbox_provider HAVING sum(counted) > 0"
-    )
-    return Counter({(r["account_id"], r["ip"], r["mailbox_provider"]): r["n"] for r in rows})
-
-
-async def wait_history(db: asyncpg.Connection, expected: Counter[PickKey], timeout: float = 30.0) -> Counter[PickKey]:
-    """History once it equals ``expected`` (routers flush every interval, backing off up
-    to 30 s after an outage), or as it is at the timeout."""
-    deadline = time.monotonic() + timeout
-    while (counted := await history(db)) != expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
-    return counted

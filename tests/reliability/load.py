@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import grpc
 
 from sendingip.v1 import router_pb2, router_pb2_grpc
-from tests.e2e.harness import bearer
+from tests.support.history import PickKey
+from tests.support.requests import bearer
 
 #: (account_id, ip, mailbox_provider): the key daily_history counts by (for one day).
-PickKey = tuple[str, str, str]
 RECIPIENT_DOMAINS = ("gmail.com", "outlook.com", "example.org")
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from sendingip.v1 import router_pb2, router_pb2_grpc
-from tests.e2e.harness import bearer
+from tests.support.requests import bearer, pick_request
 
 KINDS = ("grpc kept channel", "grpc new channel", "http new connection")
 
@@ -54,9 +54,7 @@ class Probes:
 
     def _request(self) -> router_pb2.SelectSendingIPRequest:
         self._n += 1
-        return router_pb2.SelectSendingIPRequest(
-            account_id="acme", message_id=f"<probe-{self._n}@bounds>", recipient_domain="gmail.com"
-        )
+        return pick_request(f"<probe-{self._n}@bounds>")
 
     def _pick_grpc(self, stub: router_pb2_grpc.RouterStub) -> None:
         answer = stub.SelectSendingIP(self._request(), timeout=self.timeout, metadata=bearer(self.key))

@@ -30,8 +30,9 @@ from hypothesis import strategies as st
 
 from sendingip.v1 import management_pb2, router_pb2, router_pb2_grpc, types_pb2
 from store.database import connect
-from tests.e2e.harness import ServerProcess, admin_key, bearer, create_key, health_status, sendingip_env, wait_for
-from tests.integration.test_router_support import account_route, publish, seed_region
+from tests.support.processes import create_key, health_status, serve_router
+from tests.support.requests import bearer, pick_request
+from tests.support.routing import seed_acme
 
 pytestmark = pytest.mark.e2e
 
@@ -59,20 +60,9 @@ MAX_MESSAGE_BYTES = 1 << 20
 @pytest.fixture
 async def served(db_url: str, tmp_path: Path) -> Any:
     async with connect(db_url) as db:
-        await seed_region(db)
-        await publish(db, account_route("acme", share=0.5))
-    server = ServerProcess(
-        sendingip_env(
-            db_url,
-            SENDINGIP_DATA_DIR=str(tmp_path),
-            SENDINGIP_METRICS_LISTEN="0",
-            SENDINGIP_MAX_MESSAGE_BYTES=str(MAX_MESSAGE_BYTES),
-        ),
-        ["--no-workers"],
-    )
+        await seed_acme(db)
+    server, key = serve_router(db_url, tmp_path, SENDINGIP_MAX_MESSAGE_BYTES=str(MAX_MESSAGE_BYTES))
     try:
-        key = admin_key(server)
-        wait_for(lambda: health_status(server.target) == health_pb2.HealthCheckResponse.SERVING)
         yield server, key, create_key(db_url, "route", accounts="acme")
     finally:
         server.stop()
@@ -112,6 +102,7 @@ def messages(draw: st.DrawFn, desc: _descriptor.Descriptor, depth: int = 0) -> M
         if field.type == _descriptor.FieldDescriptor.TYPE_MESSAGE:
             if depth >= 2:
                 continue
+            assert field.message_type is not None  # set for every TYPE_MESSAGE field
             sub = messages(field.message_type, depth + 1)
             if field.is_repeated:
                 getattr(message, field.name).extend(draw(st.lists(sub, max_size=4)))
@@ -129,7 +120,7 @@ def _call(channel: grpc.Channel, method: _descriptor.MethodDescriptor, payload: 
     serialize = (lambda m: m.SerializeToString()) if isinstance(payload, Message) else (lambda b: b)
     try:
         if method.client_streaming:
-            call = channel.stream_stream(path, request_serializer=serialize)
+            call: Any = channel.stream_stream(path, request_serializer=serialize)
             for _ in call(iter([payload, payload]), timeout=10, metadata=metadata):
                 pass
         else:
@@ -143,7 +134,7 @@ def _call(channel: grpc.Channel, method: _descriptor.MethodDescriptor, payload: 
 
 
 def _latencies(target: str, key: str, n: int = 300) -> list[float]:
-    request = router_pb2.SelectSendingIPRequest(account_id="acme", message_id="<m@x>", recipient_domain="gmail.com")
+    request = pick_request("<m@x>")
     out = []
     with grpc.insecure_channel(target) as channel:
         stub = router_pb2_grpc.RouterStub(channel)  # type: ignore[no-untyped-call]
@@ -198,7 +189,7 @@ def test_oversized_messages_and_batches(served: Any) -> None:
         with pytest.raises(grpc.RpcError) as err:
             stub.SelectSendingIP(huge, timeout=10, metadata=md)
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        one = router_pb2.SelectSendingIPRequest(account_id="acme", message_id="<1@x>", recipient_domain="gmail.com")
+        one = pick_request("<1@x>")
         with pytest.raises(grpc.RpcError) as err:
             stub.SelectSendingIPBatch(
                 router_pb2.SelectSendingIPBatchRequest(requests=[one] * 1001), timeout=10, metadata=md
@@ -330,7 +321,7 @@ def _raw_call(port: int, path: str, key: str, data: bytes, *, content_type: str 
         raise AssertionError(f"no answer within 10 s on {path}")
 
 
-#: Known exceptions, both in grpc itself (documented in the README, "Reliability"):
+#: Known exceptions, both in grpc itself (documented in docs/operations.md, "Known limits"):
 #: grpc-core rejects a frame whose compression bit is set without an encoding with
 #: INTERNAL (the gRPC protocol's own code for it) before any Python code runs;
 GRPC_CORE_FRAMING = {(13, "Compression bit set but no encoding configured")}

@@ -1,5 +1,6 @@
 """PostgreSQL away for a few seconds under a router (workers included) and a standby
-`sendingip worker`, every retry loop running fast: each loop logs one line with the cause
+`sendingip worker`, every retry loop running fast (the history flusher too: picks made
+during the outage keep it retrying): each loop logs one line with the cause
 when the outage starts and one when PostgreSQL answers again — not a line (or a traceback)
 per retry, which buried everything else in the log. (The summary line every minute of a
 long outage is tested in tests/unit/test_outage_log.py.)"""
@@ -14,20 +15,13 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
 
-from sendingip.v1 import management_pb2, management_pb2_grpc
+from sendingip.v1 import management_pb2, management_pb2_grpc, router_pb2_grpc
 from store.database import connect
 from store.migrate import apply_migrations
-from tests.e2e.harness import (
-    PrivatePostgres,
-    ServerProcess,
-    admin_key,
-    bearer,
-    health_status,
-    sendingip_env,
-    wait_for,
-)
+from tests.support.processes import PrivatePostgres, ServerProcess, admin_key, sendingip_env
+from tests.support.requests import bearer, pick_request
+from tests.support.routing import seed_acme
 
 pytestmark = pytest.mark.e2e
 OUTAGE_SECONDS = 5.0
@@ -37,6 +31,7 @@ SERVER_LOOPS = {
     "listen channel=sendingip_keys",
     "routing table sync",
     "api keys reload",
+    "history flush",
     "worker",
 }
 
@@ -58,12 +53,14 @@ async def test_an_outage_is_one_line_per_loop_when_it_starts_and_one_when_it_end
 ) -> None:
     async with connect(private_pg.url) as db:
         await apply_migrations(db)
+        await seed_acme(db)
     fast = {
         "SENDINGIP_ROUTING_POLL_INTERVAL": "0.2",
         "SENDINGIP_HEARTBEAT_INTERVAL": "0.2",
         "SENDINGIP_KEY_REFRESH_SECONDS": "0.2",
         "SENDINGIP_STANDBY_POLL": "0.2",
         "SENDINGIP_REBALANCE_INTERVAL": "0.2",
+        "SENDINGIP_HISTORY_FLUSH_INTERVAL": "0.2",
     }
     env = sendingip_env(private_pg.url, SENDINGIP_DATA_DIR=str(tmp_path), SENDINGIP_METRICS_LISTEN="0", **fast)
     server = ServerProcess(env)
@@ -76,7 +73,7 @@ async def test_an_outage_is_one_line_per_loop_when_it_starts_and_one_when_it_end
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         assert f"also written to {key_file}" in server.output
 
-        wait_for(lambda: health_status(server.target) == health_pb2.HealthCheckResponse.SERVING, 30)
+        server.wait_serving(30)
         worker.wait_line("worker (standby|active)")
         with grpc.insecure_channel(server.target) as channel:  # opens the Management API's pool
             management_pb2_grpc.ManagementStub(channel).ListAccounts(  # type: ignore[no-untyped-call]
@@ -86,6 +83,10 @@ async def test_an_outage_is_one_line_per_loop_when_it_starts_and_one_when_it_end
         before = (len(server.lines), len(worker.lines))
 
         private_pg.stop("immediate")
+        with grpc.insecure_channel(server.target) as channel:  # picks the flusher cannot write
+            router = router_pb2_grpc.RouterStub(channel)  # type: ignore[no-untyped-call]
+            for n in range(10):
+                router.SelectSendingIP(pick_request(f"<{n}@outage>"), timeout=5, metadata=bearer(key))
         time.sleep(OUTAGE_SECONDS)
         during = (server.lines[before[0] :], worker.lines[before[1] :])
         server_during, worker_during = during
@@ -93,7 +94,7 @@ async def test_an_outage_is_one_line_per_loop_when_it_starts_and_one_when_it_end
         # Each loop that noticed the outage said so once, with the cause; nothing per retry.
         assert started and max(started.values()) == 1, server_during
         assert set(started) <= SERVER_LOOPS | {"heartbeat"}, started
-        assert {"routing table sync", "api keys reload", "heartbeat"} <= set(started), server_during
+        assert {"routing table sync", "api keys reload", "heartbeat", "history flush"} <= set(started), server_during
         assert len(server_during) <= 10, "\n".join(server_during)
         assert len(worker_during) <= 3, "\n".join(worker_during)
         assert _loops(worker_during, "unreachable (") == Counter({"worker": 1}), worker_during

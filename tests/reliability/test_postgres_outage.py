@@ -10,28 +10,25 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
 
-from sendingip.v1 import router_pb2, router_pb2_grpc
+from sendingip.v1 import router_pb2_grpc
 from store.database import connect
 from store.migrate import apply_migrations
-from tests.e2e.harness import (
+from tests.reliability.load import Picker, total
+from tests.support.history import history, wait_history
+from tests.support.processes import (
     SENDINGIP,
     PrivatePostgres,
     ServerProcess,
     admin_key,
-    bearer,
     create_key,
-    health_status,
     sendingip_env,
     wait_for,
 )
-from tests.integration.test_router_support import account_route, publish, seed_region
-from tests.reliability.conftest import history, wait_history
-from tests.reliability.load import Picker, total
+from tests.support.requests import bearer, pick_request
+from tests.support.routing import seed_acme
 
 pytestmark = pytest.mark.e2e
-SERVING = health_pb2.HealthCheckResponse.SERVING
 FLUSH_INTERVAL = 0.2
 
 
@@ -48,8 +45,7 @@ def _env(url: str, data_dir: Path, **extra: str) -> dict[str, str]:
 async def _prepare(pg: PrivatePostgres) -> None:
     async with connect(pg.url) as db:
         await apply_migrations(db)
-        await seed_region(db)
-        await publish(db, account_route("acme", share=0.5))
+        await seed_acme(db)
 
 
 async def test_postgres_stopped_mid_picking_no_pick_fails_and_history_counts_each_once(
@@ -59,7 +55,7 @@ async def test_postgres_stopped_mid_picking_no_pick_fails_and_history_counts_eac
     server = ServerProcess(_env(private_pg.url, tmp_path), ["--no-workers"])
     try:
         key = admin_key(server)
-        wait_for(lambda: health_status(server.target) == SERVING)
+        server.wait_serving()
         with (
             Picker(server.target, key, mode="unary", name="unary") as unary,
             Picker(server.target, key, mode="batch", name="batch") as batch,
@@ -100,11 +96,11 @@ async def test_a_router_started_while_postgres_is_down_serves_with_the_keys_it_s
     subprocess.run(
         [SENDINGIP, "keys", "revoke", revoked.split("_")[1]], env=env, check=True, capture_output=True, timeout=60
     )
-    request = router_pb2.SelectSendingIPRequest(account_id="acme", message_id="<1@mta>", recipient_domain="gmail.com")
+    request = pick_request("<1@mta>")
 
     first = ServerProcess(env, ["--no-workers"])
     try:
-        wait_for(lambda: health_status(first.target) == SERVING)
+        first.wait_serving()
         with grpc.insecure_channel(first.target) as channel:
             online = router_pb2_grpc.RouterStub(channel).SelectSendingIP(request, timeout=5, metadata=bearer(mta))  # type: ignore[no-untyped-call]
     finally:
@@ -120,7 +116,7 @@ async def test_a_router_started_while_postgres_is_down_serves_with_the_keys_it_s
     private_pg.stop("fast")
     second = ServerProcess(env, ["--no-workers"])
     try:
-        wait_for(lambda: health_status(second.target) == SERVING)
+        second.wait_serving()
         with grpc.insecure_channel(second.target) as channel:
             stub = router_pb2_grpc.RouterStub(channel)  # type: ignore[no-untyped-call]
             offline = stub.SelectSendingIP(request, timeout=5, metadata=bearer(mta))
@@ -144,7 +140,7 @@ async def test_sigterm_while_postgres_is_down_keeps_the_picks_on_disk_until_the_
     first = ServerProcess(env, ["--no-workers"])
     try:
         key = admin_key(first)
-        wait_for(lambda: health_status(first.target) == SERVING)
+        first.wait_serving()
         with Picker(first.target, key, mode="batch", name="before") as before:
             before.wait_picks(200)
         private_pg.stop("fast")
@@ -161,7 +157,7 @@ async def test_sigterm_while_postgres_is_down_keeps_the_picks_on_disk_until_the_
     private_pg.start()
     second = ServerProcess(env, ["--no-workers"])
     try:
-        wait_for(lambda: health_status(second.target) == SERVING)
+        second.wait_serving()
         made = before.counts + during.counts
         async with connect(private_pg.url) as db:
             counted = await wait_history(db, made)
@@ -183,7 +179,7 @@ async def test_sigkill_during_an_outage_loses_at_most_the_last_flush_interval(
     first = ServerProcess(env, ["--no-workers"])
     try:
         key = admin_key(first)
-        wait_for(lambda: health_status(first.target) == SERVING)
+        first.wait_serving()
         with Picker(first.target, key, mode="batch", name="batch", pace=0.02) as picker:
             picker.wait_picks(200)
             private_pg.stop("fast")
@@ -222,7 +218,7 @@ async def test_two_routers_on_one_host_keep_each_others_backlog(private_pg: Priv
         key = admin_key(routers[0])
         routers.append(ServerProcess(env, ["--no-workers"]))
         for r in routers:
-            wait_for(lambda r=r: health_status(r.target) == SERVING)
+            r.wait_serving()
         pickers = [Picker(r.target, key, mode="batch", name=f"p{i}") for i, r in enumerate(routers)]
         for p in pickers:
             p.__enter__()

@@ -14,9 +14,9 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from store.database import create_pool
-from tests.e2e.harness import ServerProcess, create_key, health_status, sendingip_env, wait_for
-from tests.integration.test_router_support import GENERAL_IPS, seed_region
 from tests.reliability.load import Picker
+from tests.support.processes import ServerProcess, create_key, health_status, sendingip_env, wait_for
+from tests.support.routing import GENERAL_IPS, seed_region
 from workers.rebalance.run import rebalance
 
 pytestmark = pytest.mark.e2e

@@ -3,7 +3,7 @@
 Before: 4,000 half-open connections took the router from 67 to 203 MB, 100,000 half-open
 HTTP/2 streams to 822 MB, never given back; at the descriptor limit a new MTA's pick timed
 out; a second ``serve`` on a held port started silently and took half the traffic. Now every
-listener has bounds (README: Reliability), and these tests flood them while a legitimate
+listener has bounds (docs/operations.md: Reliability), and these tests flood them while a legitimate
 MTA picks through each door.
 """
 
@@ -34,10 +34,11 @@ from server import app
 from server.config import GrpcBounds, ServerConfig
 from store.config import DatabaseConfig
 from store.database import connect
-from tests.e2e.harness import SENDINGIP, ServerProcess, admin_key, bearer, health_status, sendingip_env, wait_for
-from tests.integration.test_router_support import account_route, publish, seed_region
-from tests.reliability.conftest import SOAK
 from tests.reliability.probes import Footprint, Probes
+from tests.support.processes import SENDINGIP, ServerProcess, admin_key, health_status, sendingip_env, wait_for
+from tests.support.requests import bearer, pick_request
+from tests.support.routing import seed_acme
+from tests.support.soak import SOAK
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -246,8 +247,7 @@ async def _until(predicate: Any, timeout: float = 5.0) -> None:
 @pytest.fixture
 async def seeded_url(db_url: str) -> str:
     async with connect(db_url) as db:
-        await seed_region(db)
-        await publish(db, account_route("acme", share=0.5))
+        await seed_acme(db)
         await db.execute("INSERT INTO accounts (account_id, region) VALUES ('acme', 'us-east')")
     return db_url
 
@@ -264,7 +264,7 @@ def serve(seeded_url: str, tmp_path: Path) -> Iterator[Any]:
         if not keys:  # the first start on the database prints its bootstrap admin key
             keys.append(admin_key(server))
         key = keys[0]
-        wait_for(lambda: health_status(server.target) == health_pb2.HealthCheckResponse.SERVING, timeout=30)
+        server.wait_serving(30)
         http_port = int(server.wait_line(r"http listen=\S+:(\d+)")[1])
         return server, key, http_port
 
@@ -375,7 +375,7 @@ def test_the_grpc_connection_bound_closes_one_more_at_once_and_the_mta_already_c
     serve: Any,
 ) -> None:
     server, key, _ = serve(SENDINGIP_GRPC_MAX_CONNECTIONS="50")
-    pick = router_pb2.SelectSendingIPRequest(account_id="acme", message_id="<1@bound>", recipient_domain="gmail.com")
+    pick = pick_request("<1@bound>")
     with grpc.insecure_channel(server.target) as channel:
         stub = router_pb2_grpc.RouterStub(channel)  # type: ignore[no-untyped-call]
         stub.SelectSendingIP(pick, timeout=5, metadata=bearer(key))  # the MTA's channel holds one place
@@ -453,7 +453,7 @@ def test_soak_repeated_floods_keep_memory_bounded_and_the_connection_bound_holds
     capped, key, _ = serve()
     footprint = Footprint(capped.pid)
     before_rss, _ = footprint.now()
-    pick = router_pb2.SelectSendingIPRequest(account_id="acme", message_id="<1@cap>", recipient_domain="gmail.com")
+    pick = pick_request("<1@cap>")
     with grpc.insecure_channel(capped.target) as channel, footprint:
         stub = router_pb2_grpc.RouterStub(channel)  # type: ignore[no-untyped-call]
         stub.SelectSendingIP(pick, timeout=5, metadata=bearer(key))

@@ -11,14 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from grpc_health.v1 import health_pb2
 
 from store.database import connect
 from store.migrate import apply_migrations
-from tests.e2e.harness import PrivatePostgres, ServerProcess, admin_key, health_status, sendingip_env, wait_for
-from tests.integration.test_router_support import account_route, publish, seed_region
-from tests.reliability.conftest import history, wait_history
 from tests.reliability.load import Picker, total
+from tests.support.history import history, wait_history
+from tests.support.processes import PrivatePostgres, ServerProcess, admin_key, sendingip_env, serve_router
+from tests.support.routing import seed_acme
 
 pytestmark = pytest.mark.e2e
 FLUSH_INTERVAL = 0.5
@@ -26,20 +25,8 @@ FLUSH_INTERVAL = 0.5
 
 async def _serve(db_url: str, data_dir: Path) -> tuple[ServerProcess, str]:
     async with connect(db_url) as db:
-        await seed_region(db)
-        await publish(db, account_route("acme", share=0.5))
-    server = ServerProcess(
-        sendingip_env(
-            db_url,
-            SENDINGIP_DATA_DIR=str(data_dir),
-            SENDINGIP_METRICS_LISTEN="0",
-            SENDINGIP_HISTORY_FLUSH_INTERVAL=str(FLUSH_INTERVAL),
-        ),
-        ["--no-workers"],
-    )
-    key = admin_key(server)
-    wait_for(lambda: health_status(server.target) == health_pb2.HealthCheckResponse.SERVING)
-    return server, key
+        await seed_acme(db)
+    return serve_router(db_url, data_dir, SENDINGIP_HISTORY_FLUSH_INTERVAL=str(FLUSH_INTERVAL))
 
 
 async def test_sigterm_under_load_loses_no_pick(db_url: str, tmp_path: Path) -> None:
@@ -136,8 +123,7 @@ async def test_sigterm_with_postgres_frozen_exits_within_the_deadline(
     backlog is on disk before it; the next start writes it."""
     async with connect(private_pg.url) as db:
         await apply_migrations(db)
-        await seed_region(db)
-        await publish(db, account_route("acme", share=0.5))
+        await seed_acme(db)
     deadline = 4.0
     env = sendingip_env(
         private_pg.url,
@@ -149,7 +135,7 @@ async def test_sigterm_with_postgres_frozen_exits_within_the_deadline(
     first = ServerProcess(env)  # with the in-process worker: its stop is bounded too
     try:
         key = admin_key(first)
-        wait_for(lambda: health_status(first.target) == health_pb2.HealthCheckResponse.SERVING)
+        first.wait_serving()
         with Picker(first.target, key, mode="batch", name="batch") as picker:
             picker.wait_picks(300)
             with frozen(private_pg):

@@ -1,6 +1,6 @@
 """A router that starts while PostgreSQL is down serves the API keys it saved on disk, within
 a bound (SENDINGIP_SAVED_KEYS_MAX_AGE_HOURS): older saved keys are not served at all, and
-recent ones (under which a key revoked after they were saved is still accepted, as the README
+recent ones (under which a key revoked after they were saved is still accepted, as docs/operations.md
 says) are replaced by the live set as soon as PostgreSQL answers."""
 
 from __future__ import annotations
@@ -12,26 +12,16 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
 
-from sendingip.v1 import router_pb2, router_pb2_grpc
+from sendingip.v1 import router_pb2_grpc
 from store.database import connect
 from store.migrate import apply_migrations
-from tests.e2e.harness import (
-    SENDINGIP,
-    PrivatePostgres,
-    ServerProcess,
-    bearer,
-    create_key,
-    health_status,
-    sendingip_env,
-    wait_for,
-)
-from tests.integration.test_router_support import account_route, publish, seed_region
+from tests.support.processes import SENDINGIP, PrivatePostgres, ServerProcess, create_key, sendingip_env, wait_for
+from tests.support.requests import bearer, pick_request
+from tests.support.routing import seed_acme
 
 pytestmark = pytest.mark.e2e
-SERVING = health_pb2.HealthCheckResponse.SERVING
-REQUEST = router_pb2.SelectSendingIPRequest(account_id="acme", message_id="<1@mta>", recipient_domain="gmail.com")
+REQUEST = pick_request("<1@mta>")
 
 
 def _pick(target: str, key: str) -> grpc.StatusCode:
@@ -39,13 +29,13 @@ def _pick(target: str, key: str) -> grpc.StatusCode:
         try:
             router_pb2_grpc.RouterStub(channel).SelectSendingIP(REQUEST, timeout=5, metadata=bearer(key))  # type: ignore[no-untyped-call]
         except grpc.RpcError as exc:
-            return exc.code()  # type: ignore[no-any-return]
+            return exc.code()
     return grpc.StatusCode.OK
 
 
 def _serve(env: dict[str, str]) -> ServerProcess:
     server = ServerProcess(env, ["--no-workers"])
-    wait_for(lambda: health_status(server.target) == SERVING, 30)
+    server.wait_serving(30)
     return server
 
 
@@ -54,8 +44,7 @@ async def test_saved_keys_are_served_only_within_the_bound_and_replaced_once_pos
 ) -> None:
     async with connect(private_pg.url) as db:
         await apply_migrations(db)
-        await seed_region(db)
-        await publish(db, account_route("acme", share=0.5))
+        await seed_acme(db)
     mta = create_key(private_pg.url, "route")
     revoked = create_key(private_pg.url, "route")
     env = sendingip_env(private_pg.url, SENDINGIP_DATA_DIR=str(tmp_path), SENDINGIP_METRICS_LISTEN="0")

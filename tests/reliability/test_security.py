@@ -12,24 +12,14 @@ from typing import Any
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
 
 from sendingip.v1 import management_pb2, management_pb2_grpc, router_pb2, router_pb2_grpc, types_pb2
-from server.auth import authorizer as authorizer_module
 from server.auth import keys
 from server.auth.authorizer import ActiveKey, KeyAuthorizer
 from store.database import connect
-from tests.e2e.harness import (
-    SENDINGIP,
-    ServerProcess,
-    admin_key,
-    bearer,
-    create_key,
-    health_status,
-    sendingip_env,
-    wait_for,
-)
-from tests.integration.test_router_support import account_route, publish, seed_region
+from tests.support.processes import SENDINGIP, ServerProcess, admin_key, create_key, sendingip_env, wait_for
+from tests.support.requests import bearer, pick_request
+from tests.support.routing import seed_acme
 
 pytestmark = pytest.mark.e2e
 UNAUTHENTICATED, PERMISSION_DENIED = grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED
@@ -46,15 +36,14 @@ def _code(call: Any, request: Any, key: str | None) -> grpc.StatusCode:
 
 async def test_every_wrong_key_is_refused_and_no_key_reaches_the_log(db_url: str, tmp_path: Path) -> None:
     async with connect(db_url) as db:
-        await seed_region(db)
-        await publish(db, account_route("acme", share=0.5))
+        await seed_acme(db)
         await db.execute("INSERT INTO accounts (account_id, region) VALUES ('acme', 'us-east'), ('beta', 'us-east')")
     env = sendingip_env(db_url, SENDINGIP_DATA_DIR=str(tmp_path), SENDINGIP_METRICS_LISTEN="0")
     # DEBUG: the most a log can hold; no secret may be in it either.
     server = ServerProcess(env, ["--no-workers"], command=["--log-level", "DEBUG", "serve", "--listen", "127.0.0.1:0"])
     try:
         admin = admin_key(server)
-        wait_for(lambda: health_status(server.target) == health_pb2.HealthCheckResponse.SERVING)
+        server.wait_serving()
         route = create_key(db_url, "route")
         route_acme = create_key(db_url, "route", accounts="acme")
         view_acme = create_key(db_url, "view", accounts="acme")
@@ -69,12 +58,8 @@ async def test_every_wrong_key_is_refused_and_no_key_reaches_the_log(db_url: str
         with grpc.insecure_channel(server.target) as channel:
             router = router_pb2_grpc.RouterStub(channel)  # type: ignore[no-untyped-call]
             mgmt = management_pb2_grpc.ManagementStub(channel)  # type: ignore[no-untyped-call]
-            pick = router_pb2.SelectSendingIPRequest(
-                account_id="acme", message_id="<1@x>", recipient_domain="gmail.com"
-            )
-            pick_beta = router_pb2.SelectSendingIPRequest(
-                account_id="beta", message_id="<1@x>", recipient_domain="gmail.com"
-            )
+            pick = pick_request("<1@x>")
+            pick_beta = pick_request("<1@x>", "beta")
             get_acme = management_pb2.GetAccountRequest(account_id="acme")
             get_beta = management_pb2.GetAccountRequest(account_id="beta")
             create = management_pb2.CreateAccountRequest(account_id="gamma", region="us-east")
@@ -143,8 +128,8 @@ def test_the_key_check_takes_one_path_whatever_is_wrong(monkeypatch: pytest.Monk
         hashed.append(secret)
         return real_hash(secret)
 
-    monkeypatch.setattr(authorizer_module.hmac, "compare_digest", compare_digest)
-    monkeypatch.setattr(authorizer_module.keys, "hash_secret", hash_secret)
+    monkeypatch.setattr("server.auth.authorizer.hmac.compare_digest", compare_digest)
+    monkeypatch.setattr("server.auth.authorizer.keys.hash_secret", hash_secret)
     other = keys.generate()
     cases = {
         "right": good.token,

@@ -130,7 +130,14 @@ def test_provider_mix_and_accounts() -> None:
     ],
 )
 def test_load_spec_is_bounded(change: dict[str, object], message: str) -> None:
-    spec = {"target": "127.0.0.1:1", "key": None, "mtas": 1, "rate": 10.0, "duration": 1.0, "accounts": ("a",)}
+    spec: dict[str, object] = {
+        "target": "127.0.0.1:1",
+        "key": None,
+        "mtas": 1,
+        "rate": 10.0,
+        "duration": 1.0,
+        "accounts": ("a",),
+    }
     spec.update(change)
     with pytest.raises(ValueError, match=message):
         LoadSpec(**spec).check()  # type: ignore[arg-type]

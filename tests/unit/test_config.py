@@ -28,6 +28,9 @@ def test_defaults_and_overrides() -> None:
         (lambda: env_int({"X": "0"}, "X", 1, minimum=1), "X='0': must be at least 1"),
         (lambda: env_seconds({"X": "soon"}, "X", 1.0), "X='soon': expected a number of seconds"),
         (lambda: env_seconds({"X": "-1"}, "X", 1.0), "X='-1': must be more than 0"),
+        (lambda: env_seconds({"X": "soon"}, "X", 1.0, minimum=0, unit="hours"), "X='soon': expected a number of hours"),
+        (lambda: env_seconds({"X": "-1"}, "X", 1.0, minimum=0, unit="hours"), "X='-1': must be 0 or more"),
+        (lambda: env_seconds({"X": "inf"}, "X", 1.0, minimum=0, unit="hours"), "X='inf': must be 0 or more"),
     ],
 )
 def test_a_malformed_setting_is_named(read: object, message: str) -> None:

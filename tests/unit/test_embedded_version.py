@@ -1,4 +1,4 @@
-"""The embedded PostgreSQL (the pgserver wheel) is the version the README's Database section
+"""The embedded PostgreSQL (the pgserver wheel) is the version docs/operations.md's Database section
 checked against PostgreSQL's security releases. A pgserver upgrade that brings another
 version fails here, as a prompt to check again and update that paragraph."""
 
@@ -9,7 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
-#: What the README's Database section discusses.
+#: What docs/operations.md's Database section discusses.
 DOCUMENTED = "16.2"
 
 
@@ -20,10 +20,10 @@ def test_the_embedded_postgresql_is_the_documented_version() -> None:
     out = subprocess.run([postgres, "--version"], capture_output=True, text=True, check=True, timeout=30).stdout
     match = re.fullmatch(r"postgres \(PostgreSQL\) (\S+)\s*", out)
     assert match, out
-    assert match[1] == DOCUMENTED, f"pgserver now embeds PostgreSQL {match[1]}: recheck the README's Database section"
+    assert match[1] == DOCUMENTED, f"pgserver now embeds PostgreSQL {match[1]}: recheck docs/operations.md's Database"
 
 
-def test_the_readme_names_that_version() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    database = readme.split("\n## Database\n", 1)[1].split("\n## ", 1)[0]
+def test_the_operations_doc_names_that_version() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    database = doc.split("\n## Database\n", 1)[1].split("\n## ", 1)[0]
     assert f"PostgreSQL {DOCUMENTED}" in database

@@ -20,7 +20,9 @@ _ENTRY = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)((?:\s*\\\s*--hash=sha
 def _locked() -> dict[str, tuple[str, int]]:
     """name -> (version, number of hashes)."""
     text = (ROOT / "requirements.lock").read_text()
-    entries = {canonicalize_name(m[1]): (m[2], m[3].count("--hash=")) for m in _ENTRY.finditer(text)}
+    entries: dict[str, tuple[str, int]] = {
+        canonicalize_name(m[1]): (m[2], m[3].count("--hash=")) for m in _ENTRY.finditer(text)
+    }
     pins = [line for line in text.splitlines() if line and not line[0].isspace() and not line.startswith("#")]
     assert len(entries) == len(pins), f"an entry without a sha256 hash: {sorted(set(pins))[:3]}"
     return entries

@@ -15,12 +15,13 @@ import pytest
 from sendingip.v1 import router_pb2
 from server.authz import AllowAll
 from server.router.engine import Engine
-from server.router.history import HistoryBuffer
+from server.router.history_buffer import HistoryBuffer
 from server.router.limits import DailyLimits
 from server.router.providers import ProviderTable
 from server.router.servicer import RouterServicer
 from server.router.table import RoutingTable, compile_region
 from store.routing_entry import RegionRoute
+from tests.support.requests import pick_request
 
 
 class Aborted(Exception):
@@ -53,7 +54,7 @@ def _servicer() -> RouterServicer:
 
 
 def _req(i: int) -> router_pb2.SelectSendingIPRequest:
-    return router_pb2.SelectSendingIPRequest(account_id="acme", message_id=f"<{i}@x>", recipient_domain="gmail.com")
+    return pick_request(f"<{i}@x>")
 
 
 def _counted(servicer: RouterServicer) -> int:

@@ -8,11 +8,12 @@ import pytest
 
 from sendingip.v1 import router_pb2, types_pb2
 from server.router.engine import Engine, NotLoaded
-from server.router.history import HistoryBuffer
+from server.router.history_buffer import HistoryBuffer
 from server.router.limits import SECONDS_PER_DAY, DailyLimits
 from server.router.repeats import BUCKET_SECONDS, WINDOW_SECONDS
 from server.router.table import RoutingTable, compile_account, compile_region
 from store.routing_entry import AccountRoute, DedicatedIP, ProviderRoute, RegionRoute
+from tests.support.requests import pick_request
 
 DAY = 20_000  # a UTC day number
 GENERAL = ("10.0.0.1", "10.0.0.2")
@@ -44,7 +45,8 @@ def _engine(management_type: str = "transition", limit: int | None = 100, share:
 
 
 def _req(i: int, account: str = "acme", **kw: object) -> router_pb2.SelectSendingIPRequest:
-    return router_pb2.SelectSendingIPRequest(account_id=account, message_id=f"<{i}@x>", **kw)  # type: ignore[arg-type]
+    """Message ``i``, no recipient domain: the engine is given the provider."""
+    return pick_request(f"<{i}@x>", account, "", **kw)
 
 
 def test_a_warming_pair_carries_exactly_its_limit_then_overflows() -> None:

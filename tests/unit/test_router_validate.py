@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
+
+import grpc
 import pytest
 
 from sendingip.v1 import router_pb2, types_pb2
-from server.management import validation
-from server.management.errors import InvalidArgument
-from server.router import validate
-from server.router.history import HistoryBuffer
+from server import validate
+from server.management.errors import status_for
+from server.management.history import Volumes, parse_volumes
+from server.router.history_buffer import HistoryBuffer
 from server.router.providers import ProviderTable
-from server.router.validate import RequestError
+from server.validate import RequestError
+from tests.support.requests import pick_request
 
 TABLE = ProviderTable()
 
 
 def _req(**kw: object) -> router_pb2.SelectSendingIPRequest:
-    fields: dict[str, object] = {"account_id": "acme", "message_id": "<1@x>", "recipient_domain": "gmail.com"}
-    fields.update(kw)
-    return router_pb2.SelectSendingIPRequest(**fields)  # type: ignore[arg-type]
+    """The usual request with the fields ``kw`` (by their proto names) replaced."""
+    return pick_request(**kw)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -131,8 +135,8 @@ def test_one_address_rule_refuses_zone_ids_networks_and_multicast_at_both_servic
     with pytest.raises(RequestError, match=f"^outcomes\\[2\\]\\.ip: .*{rule}"):
         validate.ip(value, "outcomes[2].ip")
     # The Management service applies the very same rule (AddIPs, ImportHistory).
-    with pytest.raises(InvalidArgument, match=f"^volumes\\[2\\]\\.ip: .*{rule}"):
-        validation.ip(value, "volumes[2].ip")
+    with pytest.raises(RequestError, match=f"^volumes\\[0\\]\\.ip: .*{rule}"):
+        _import(ip=value)
 
 
 @pytest.mark.parametrize(
@@ -147,17 +151,89 @@ def test_one_address_rule_refuses_zone_ids_networks_and_multicast_at_both_servic
 )
 def test_an_address_has_one_text_wherever_it_is_stored(value: str, stored: str) -> None:
     assert validate.ip(value) == stored
-    assert str(validation.ip(value, "addresses[0]")) == stored
+    assert str(validate.ip_address(value, "addresses[0]")) == stored
+    assert next(iter(_import(ip=value).rows))[2] == stored
 
 
 def test_counts_are_bounded_per_row_at_both_services() -> None:
     assert validate.count(validate.MAX_COUNT, "delivered") == 10**9
     with pytest.raises(RequestError, match=r"^outcomes\[0\]\.delivered: must be at most 1,000,000,000"):
         validate.count(10**9 + 1, "outcomes[0].delivered")
-    with pytest.raises(InvalidArgument, match=r"^volumes\[4\]\.count: must be at most 1,000,000,000"):
-        validation.count(2**62, "volumes[4].count")
-    with pytest.raises(InvalidArgument, match=r"^volumes\[4\]\.count: must not be negative"):
-        validation.count(-1, "volumes[4].count")
+    with pytest.raises(RequestError, match=r"^volumes\[0\]\.count: must be at most 1,000,000,000"):
+        _import(count=2**62)
+    with pytest.raises(RequestError, match=r"^volumes\[0\]\.count: must not be negative"):
+        _import(count=-1)
     outcome = types_pb2.Outcome(account_id="acme", mailbox_provider="google", day="2026-03-01", throttled=10**9 + 1)
     with pytest.raises(RequestError, match=r"^outcomes\[7\]\.throttled: must be at most"):
         validate.outcome(outcome, TABLE, "outcomes[7].")
+
+
+TODAY = date(2026, 3, 10)
+POLICY_PROVIDERS = ("google", "microsoft", "yahoo", "apple", "other")
+
+
+def _import(**fields: object) -> Volumes:
+    """ImportHistory's checks (the Management door) on one row."""
+    row: dict[str, object] = {"account_id": "acme", "day": "2026-03-01", "mailbox_provider": "google", "count": 1}
+    row.update(fields)
+    return parse_volumes([types_pb2.DailyVolume(**row)], POLICY_PROVIDERS, TODAY)  # type: ignore[arg-type]
+
+
+def _report(**fields: object) -> tuple[date, str, str, str]:
+    """ReportOutcomes' checks (the router's door) on one outcome."""
+    outcome: dict[str, object] = {"account_id": "acme", "day": "2026-03-01", "mailbox_provider": "google"}
+    outcome.update(fields)
+    return validate.outcome(types_pb2.Outcome(**outcome), TABLE, "")  # type: ignore[arg-type]
+
+
+def _answer(door: Callable[[], object], prefix: str) -> str:
+    """What a door says about a value: ``accepted`` or its rule, without the field's prefix."""
+    try:
+        door()
+    except RequestError as exc:
+        assert str(exc).startswith(prefix), str(exc)
+        return str(exc).removeprefix(prefix)
+    return "accepted"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        # The two services used to disagree here: the router took a multicast address.
+        ("ip", "224.0.0.1"),
+        ("ip", "ff02::1"),
+        ("ip", "::ffff:224.0.0.1"),
+        ("ip", "0.0.0.0"),
+        ("ip", "fe80::1%eth0"),
+        ("ip", "192.0.2.0/24"),
+        ("ip", "::ffff:192.0.2.1"),
+        ("account_id", ""),
+        ("account_id", "bad id!"),
+        ("account_id", "x" * 129),
+        ("account_id", "a.b_c:d@e-f"),
+        ("day", "2026-2-1"),
+        ("day", "2026-02-30"),
+        ("day", "1 March"),
+        ("mailbox_provider", ""),
+        ("mailbox_provider", "g mail"),
+        ("mailbox_provider", "gmx"),
+        ("mailbox_provider", "yahoo"),
+        ("count", -1),
+        ("count", 10**9),
+        ("count", 10**9 + 1),
+    ],
+)
+def test_both_services_give_the_same_answer_for_the_same_field(field: str, value: object) -> None:
+    """One rule per field: ReportOutcomes (router) and ImportHistory (Management) agree."""
+    outcome_field = "delivered" if field == "count" else field  # an Outcome has five counts
+    router = _answer(lambda: _report(**{outcome_field: value}), f"{outcome_field}: ")
+    management = _answer(lambda: _import(**{field: value}), f"volumes[0].{field}: ")
+    assert router == management
+
+
+def test_a_management_call_answers_a_shared_rule_with_invalid_argument() -> None:
+    with pytest.raises(RequestError) as caught:
+        _import(ip="224.0.0.1")
+    code, message = status_for(caught.value, "ImportHistory")
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert message == "volumes[0].ip: '224.0.0.1' cannot be a sending address (unspecified or multicast)"

@@ -6,18 +6,23 @@ day decided for is an argument. Rates and shares are fractions; ``*_percent`` fi
 are 0-100.
 """
 
+from store.account_figures import AccountFigures, IPFigures, IpStatus
+from store.policy_settings import (
+    DEFAULT_MAILBOX_PROVIDERS,
+    DEFAULT_WARMUP_SCHEDULE,
+    POLICY_FIELDS,
+    Policy,
+    policy_from_mapping,
+    policy_to_mapping,
+)
 from workers.policy.decide import Decision, decide
-from workers.policy.figures import AccountFigures, IPFigures
 from workers.policy.model import (
     ALLOWED_TRANSITIONS,
-    IP_STATUS_LABELS,
-    MANAGEMENT_TYPE_LABELS,
     AccountState,
     Action,
     AssignIP,
     ChangeManagementType,
     DayHistory,
-    IpStatus,
     Outcomes,
     PairDay,
     PairState,
@@ -25,14 +30,6 @@ from workers.policy.model import (
     ReleaseToQuarantine,
     StartDrain,
     default_pool_id,
-)
-from workers.policy.settings import (
-    DEFAULT_MAILBOX_PROVIDERS,
-    DEFAULT_WARMUP_SCHEDULE,
-    POLICY_FIELDS,
-    Policy,
-    policy_from_mapping,
-    policy_to_mapping,
 )
 from workers.policy.sizing import required_ips
 from workers.policy.split import pair_limit, plan_routes, provider_caps
@@ -43,8 +40,6 @@ __all__ = [
     "ALLOWED_TRANSITIONS",
     "DEFAULT_MAILBOX_PROVIDERS",
     "DEFAULT_WARMUP_SCHEDULE",
-    "IP_STATUS_LABELS",
-    "MANAGEMENT_TYPE_LABELS",
     "POLICY_FIELDS",
     "AccountFigures",
     "AccountState",

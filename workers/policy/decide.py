@@ -12,8 +12,10 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
+from store.account_figures import AccountFigures
+from store.policy_settings import Policy
 from store.routing_entry import AccountRoute, ManagementType, ProviderRoute
-from workers.policy.figures import AccountFigures, carrying_providers, compute_figures
+from workers.policy.figures import carrying_providers, compute_figures
 from workers.policy.model import (
     AccountState,
     Action,
@@ -26,7 +28,6 @@ from workers.policy.model import (
     StartDrain,
     default_pool_id,
 )
-from workers.policy.settings import Policy
 from workers.policy.sizing import (
     below_general_threshold,
     pick_ip_to_drain,
@@ -295,7 +296,9 @@ def _conclude(run: _Run, days: list[DayHistory]) -> Decision:
     if run.management != "general" and any(not ip.draining for ip in ips):
         caps = provider_caps(policy, run.stats.expected)
         routes = plan_routes(policy, run.management == "dedicated", ips, stages, caps, run.stats.expected)
-    figures = compute_figures(policy, run.management, run.stats, run.required, ips, stages, routes, run.carrying)
+    figures = compute_figures(
+        run.day, policy, run.management, run.stats, run.required, ips, stages, routes, run.carrying
+    )
     _describe(run, figures)
     if run.management != "general" and not account.paused:
         run.notes.extend(_yesterday(policy, days, run.through, ips, run.carrying))

@@ -1,64 +1,29 @@
 """Derived figures the Management API shows (SPEC §3), computed from a decision's plan.
 
-These are the only percentages (0-100) of the policy; see ``settings`` for why.
+These are the only percentages (0-100) of the policy; see ``settings`` for why. The type
+is ``store.account_figures.AccountFigures``: the rebalancer stores part of it as it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
 
+from store.account_figures import AccountFigures, IPFigures
+from store.policy_settings import Policy
 from store.routing_entry import ManagementType, ProviderRoute
-from workers.policy.model import IpStatus, PoolIP
-from workers.policy.settings import Policy
+from workers.policy.model import PoolIP
 from workers.policy.warmup import ip_status, warmup_fraction
 from workers.policy.window import WindowStats
 
 
-@dataclass(frozen=True, slots=True)
-class IPFigures:
-    """One row of the Sending IP Addresses table for a dedicated IP."""
-
-    address: str
-    status: IpStatus
-    assigned_on: date
-    #: Mean progress through the schedule over the providers that carry traffic.
-    warmup_percent: float
-    #: This IP's planned share of the account's expected traffic today.
-    traffic_share_percent: float
-    #: Today's limits summed over providers; warm pairs add nothing (0 when all are warm).
-    daily_limit: int
-    #: Stage per provider.
-    stages: Mapping[str, int]
-    #: The lowest stage over the providers that carry traffic (what holds the IP back).
-    min_stage: int
-
-
-@dataclass(frozen=True, slots=True)
-class AccountFigures:
-    volume_30d: int
-    peak_daily_volume_30d: int
-    active_days_30d: int
-    required_ips: int
-    #: IPs of the pool that may carry traffic (Draining ones excluded).
-    dedicated_ip_count: int
-    #: Share of today's expected traffic planned for the dedicated pool, weighted by ``E_p``.
-    dedicated_share_percent: float
-    #: 0 at assignment, 100 when Dedicated: mean warm-up of the pool's pairs that matter.
-    transition_progress_percent: float
-    #: ``E_p`` per provider (messages per day).
-    expected_volume: Mapping[str, float]
-    #: Providers with expected traffic: the pairs that must warm up before Dedicated.
-    carrying_providers: tuple[str, ...]
-    ips: tuple[IPFigures, ...]
-
-
 def carrying_providers(policy: Policy, stats: WindowStats) -> tuple[str, ...]:
+    """Providers with expected traffic: the pairs that must warm up before Dedicated."""
     return tuple(p for p in policy.mailbox_providers if stats.expected[p] > 0)
 
 
 def compute_figures(
+    day: date,
     policy: Policy,
     management_type: ManagementType,
     stats: WindowStats,
@@ -99,13 +64,11 @@ def compute_figures(
             IPFigures(
                 address=ip.address,
                 status=ip_status(policy, ip, by_provider, carrying),
-                assigned_on=ip.assigned_on,
                 warmup_percent=100.0 * fraction,
                 traffic_share_percent=(
                     100.0 * planned_per_ip.get(ip.address, 0.0) / total_expected if total_expected > 0 else 0.0
                 ),
                 daily_limit=limits.get(ip.address, 0),
-                stages=dict(by_provider),
                 min_stage=min((min(by_provider.get(p, 0), warm) for p in carrying), default=warm),
             )
         )
@@ -118,6 +81,7 @@ def compute_figures(
     else:
         progress = 0.0
     return AccountFigures(
+        day=day.isoformat(),
         volume_30d=stats.volume_30d,
         peak_daily_volume_30d=stats.peak_daily_volume_30d,
         active_days_30d=stats.active_days_30d,
@@ -126,6 +90,5 @@ def compute_figures(
         dedicated_share_percent=share,
         transition_progress_percent=progress,
         expected_volume=dict(expected),
-        carrying_providers=tuple(carrying),
         ips=tuple(rows),
     )

@@ -9,23 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
 
 from store.routing_entry import ManagementType
-
-IpStatus = Literal["in_progress", "active", "draining"]
-
-#: How statuses are shown to people (SPEC §1).
-MANAGEMENT_TYPE_LABELS: Mapping[ManagementType, str] = {
-    "general": "General",
-    "transition": "Transition",
-    "dedicated": "Dedicated",
-}
-IP_STATUS_LABELS: Mapping[IpStatus, str] = {
-    "in_progress": "In Progress",
-    "active": "Active",
-    "draining": "Draining",
-}
 
 #: The only moves of the management type (SPEC §2 rules 1, 4, 6).
 ALLOWED_TRANSITIONS: frozenset[tuple[ManagementType, ManagementType]] = frozenset(

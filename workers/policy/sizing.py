@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date
 
+from store.policy_settings import Policy
 from workers.policy.model import PoolIP
-from workers.policy.settings import Policy
 from workers.policy.window import WindowStats
 
 

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from store.policy_settings import Policy
 from store.routing_entry import DedicatedIP, ProviderRoute
 from workers.policy.model import PoolIP
-from workers.policy.settings import Policy
 
 
 def provider_caps(policy: Policy, expected: Mapping[str, float]) -> dict[str, int]:

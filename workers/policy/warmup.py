@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from workers.policy.model import DayHistory, IpStatus, Outcomes, PairState, PoolIP
-from workers.policy.settings import Policy
+from store.account_figures import IpStatus
+from store.policy_settings import Policy
+from workers.policy.model import DayHistory, Outcomes, PairState, PoolIP
 
 Verdict = Literal["advance", "hold", "step_back"]
 

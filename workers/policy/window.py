@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from store.policy_settings import Policy
 from workers.policy.model import DayHistory
-from workers.policy.settings import Policy
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from store.account_figures import AccountFigures as StoredFigures
-from store.account_figures import IPFigures as StoredIPFigures
 from store.routing_entry import AccountRoute
-from workers.policy import AccountFigures, AccountState, DayHistory, Outcomes, PairDay, PairState, PoolIP
+from workers.policy import AccountState, DayHistory, Outcomes, PairDay, PairState, PoolIP
 
 OutcomeKey = tuple[str, date, str, str]  # account, day, ip, provider
 
@@ -82,19 +80,3 @@ def window(
             found = outcomes.get((account_id, day, ip, provider))
             pairs[day][(ip, provider)] = PairDay(count, found) if found else PairDay(count)
     return [DayHistory(day, by_provider, pairs.get(day, {})) for day, by_provider in volume.items()]
-
-
-def stored_figures(figures: AccountFigures, day: date) -> StoredFigures:
-    return StoredFigures(
-        day=day.isoformat(),
-        volume_30d=figures.volume_30d,
-        peak_daily_volume_30d=figures.peak_daily_volume_30d,
-        active_days_30d=figures.active_days_30d,
-        required_ips=figures.required_ips,
-        dedicated_share_percent=figures.dedicated_share_percent,
-        transition_progress_percent=figures.transition_progress_percent,
-        ips={
-            ip.address: StoredIPFigures(ip.warmup_percent, ip.traffic_share_percent, ip.daily_limit, ip.status)
-            for ip in figures.ips
-        },
-    )

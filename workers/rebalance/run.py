@@ -24,6 +24,8 @@ from datetime import date, timedelta
 import asyncpg
 
 from store import queries, routing_store
+from store.outage import UNREACHABLE
+from store.policy_columns import policy_from_columns
 from store.routing_entry import AccountRoute
 from workers.policy import (
     AccountState,
@@ -41,23 +43,12 @@ from workers.policy import (
 )
 from workers.policy.sizing import qualifies_for_pool
 from workers.rebalance import rows
-from workers.rebalance.policy_row import policy_from_row
 
 log = logging.getLogger(__name__)
 
 #: Days of history kept beyond the window (late imports, operators looking back).
 PRUNE_MARGIN_DAYS = 7
 FIGURES_BATCH = 5000
-#: Failures that say PostgreSQL is away, not that an account is wrong: the run ends (the
-#: worker logs the outage once) instead of failing, and logging, every remaining account.
-UNREACHABLE = (
-    OSError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.CannotConnectNowError,
-)
 
 
 @dataclass
@@ -109,7 +100,7 @@ async def rebalance(
     report = RebalanceReport(day=day)
     started = time.perf_counter()
     async with pool.acquire() as conn:
-        policy = policy_from_row(await conn.fetchrow(q["worker_policy"]))
+        policy = policy_from_columns(await conn.fetchrow(q["worker_policy"]))
         first = day - timedelta(days=policy.history_window_days)
         released = await conn.fetch(q["worker_release_quarantine"], day)
         report.ips_back_in_inventory = len(released)
@@ -155,9 +146,7 @@ async def rebalance(
         decision = decide(policy, account, account_pairs, window, (), day)
         decide_seconds += time.perf_counter() - t
         if _only_figures_changed(decision, account, account_pairs, rows.stored_route(row), policy, window, day):
-            figures_batch.append(
-                (account.account_id, decision.reason, rows.stored_figures(decision.figures, day).to_json())
-            )
+            figures_batch.append((account.account_id, decision.reason, decision.figures.to_json()))
             report.unchanged += 1
             if len(figures_batch) >= FIGURES_BATCH:
                 await _write_figures(pool, figures_batch, day)  # an await: a signal can arrive
@@ -288,7 +277,7 @@ async def _apply_all(
             try:
                 await _apply_account(pool, policy, account_id, window, day, report)
                 report.applied += 1
-            except UNREACHABLE as exc:
+            except UNREACHABLE as exc:  # PostgreSQL is away, not this account wrong: the run ends
                 unreachable.append(exc)  # every next account would fail the same way
             except Exception:
                 report.failed += 1
@@ -359,7 +348,7 @@ async def _apply_account(
             dedicated_on,
             decision.reason,
             rows.policy_state_json(new),
-            rows.stored_figures(decision.figures, day).to_json(),
+            decision.figures.to_json(),
             day,
         )
         if _route_changed(rows.stored_route(row), decision.route):

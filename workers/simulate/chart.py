@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from store.labels import MANAGEMENT_TYPE_LABELS
 from workers.simulate.timeline import Timeline
 
 if TYPE_CHECKING:
@@ -56,8 +57,8 @@ def write_chart(path: Path, title: str, timelines: Sequence[Timeline]) -> None:
         Patch(color="#9db4d6", label="volume (left axis)"),
         Patch(color="#c0392b", label="dedicated share % (planned)"),
         Patch(color="#1b6e3a", label="dedicated IPs (dashed: draining)"),
-        Patch(color=_SHADES["transition"], label="Transition"),
-        Patch(color=_SHADES["dedicated"], label="Dedicated"),
+        Patch(color=_SHADES["transition"], label=MANAGEMENT_TYPE_LABELS["transition"]),
+        Patch(color=_SHADES["dedicated"], label=MANAGEMENT_TYPE_LABELS["dedicated"]),
     ]
     top = 1 - 0.6 / fig.get_figheight()
     fig.suptitle(title, y=0.995, fontsize=11)

@@ -2,7 +2,7 @@
 
 Every field is checked here, so a bad file fails with one line naming the field
 (``accounts[1].volume.pattern: must be one of ...``), never with a traceback later.
-See the README (`sendingip simulate`) for the format; ``workers/scenarios/`` has examples.
+See docs/policy.md (`sendingip simulate`) for the format; ``workers/scenarios/`` has examples.
 """
 
 from __future__ import annotations

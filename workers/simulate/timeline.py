@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TextIO
 
+from store.labels import IP_STATUS_LABELS, MANAGEMENT_TYPE_LABELS
 from store.routing_entry import ManagementType
-from workers.policy import IP_STATUS_LABELS, MANAGEMENT_TYPE_LABELS, Policy
+from workers.policy import Policy
 from workers.simulate.scenario import Scenario
 from workers.simulate.world import DayResult, World
 
@@ -192,9 +193,9 @@ def account_story(line: Timeline) -> str:
     parts: list[str] = []
     moves = [(i, text) for i, text in line.events if "→" in text]
     for i, text in moves:
-        parts.append(
-            f"day {i} {text.replace('general', 'General').replace('transition', 'Transition').replace('dedicated', 'Dedicated')}"
-        )
+        for name, label in MANAGEMENT_TYPE_LABELS.items():
+            text = text.replace(name, label)
+        parts.append(f"day {i} {text}")
     took = days_to_dedicated(line)
     if took is not None:
         parts.append(f"{took} sending days in Transition")

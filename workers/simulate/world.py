@@ -5,8 +5,8 @@ every account is decided for D from the history before D and the actions are app
 (inventory, pool, quarantine); then the account "sends" D's mail along the routing entry
 the decision produced. A pair sends ``min(planned, limit)``; in Transition the rest goes
 to the shared pool, in Dedicated to the pool's warm IPs (rule 8) and only when there are
-none to the shared pool (counted as overflow). The pairs that sent and their outcomes
-become D's history.
+none to the shared pool (counted as overflow): the router's rule, ``store.overflow``. The
+pairs that sent and their outcomes become D's history.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 
+from store.overflow import overflow_to, overflows_within_pool
 from store.routing_entry import AccountRoute
 from workers.policy import (
     AccountState,
@@ -159,7 +160,7 @@ class World:
         pairs: dict[tuple[str, str], PairDay] = {}
         dedicated = overflow = 0
         if route.providers:
-            in_dedicated = route.management_type == "dedicated"
+            within_pool = overflows_within_pool(route.management_type)
             for provider, volume in by_provider.items():
                 provider_route = route.route_for(provider)
                 if provider_route is None or volume <= 0 or provider_route.dedicated_share <= 0:
@@ -180,7 +181,10 @@ class World:
                         n = limit
                     if n > 0:
                         sends[ip.address] = n
-                if rest and in_dedicated and warm:
+                # The pool's IPs with room are its warm ones: a pair with a limit sends its
+                # planned share (capped) and no more. The simulated regions always have a
+                # general pool, so what the pool does not take is overflow.
+                if rest and overflow_to(within_pool, bool(warm), True) == "pool":
                     weight_sum = sum(w for _, w in warm)
                     for address, weight in warm:
                         extra = round(rest * weight / weight_sum)

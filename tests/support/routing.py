@@ -1,11 +1,12 @@
-"""Helpers shared by the router's integration and end-to-end tests (no tests of their own).
+"""Routing rows as the workers and Management write them, for the router's tests.
 
-They write what the workers and Management would write: a region with its general pool
-(rows in regions/pools/ip_addresses, published as a RegionRoute), and account entries.
+A region with its general pool (rows in regions/pools/ip_addresses, published as a
+RegionRoute), and account entries published as the rebalancer publishes them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import asyncpg
@@ -18,21 +19,33 @@ DEDICATED_IPS = ("198.51.100.1", "198.51.100.2")
 
 
 async def seed_region(
-    conn: asyncpg.Connection, region: str = "us-east", addresses: tuple[str, ...] = GENERAL_IPS
+    conn: asyncpg.Connection,
+    region: str = "us-east",
+    addresses: Sequence[str] = GENERAL_IPS,
+    *,
+    inventory: Sequence[str] = (),
+    publish: bool = True,
 ) -> int:
-    """A region whose general pool holds ``addresses``, published; returns the version."""
+    """A region whose general pool (``general:<region>``, as Management names it) holds
+    ``addresses``, with ``inventory`` unassigned; returns the version of its published
+    route, or 0 when not ``publish``-ed (the rebalancer's tests publish nothing before it)."""
+    pool_id = f"general:{region}"
     async with conn.transaction():
         await conn.execute("INSERT INTO regions (region) VALUES ($1) ON CONFLICT DO NOTHING", region)
         await conn.execute(
             "INSERT INTO pools (pool_id, region, pool_type) VALUES ($1, $2, 'general') ON CONFLICT DO NOTHING",
-            f"general-{region}",
+            pool_id,
             region,
         )
         await conn.executemany(
             "INSERT INTO ip_addresses (address, region, state, pool_id) VALUES ($1::inet, $2, 'general', $3)",
-            [(a, region, f"general-{region}") for a in addresses],
+            [(a, region, pool_id) for a in addresses],
         )
-        return await routing_store.publish_general_pool(conn, region)
+        await conn.executemany(
+            "INSERT INTO ip_addresses (address, region, state) VALUES ($1::inet, $2, 'inventory')",
+            [(a, region) for a in inventory],
+        )
+        return await routing_store.publish_general_pool(conn, region) if publish else 0
 
 
 def account_route(
@@ -63,3 +76,10 @@ def account_route(
 async def publish(conn: asyncpg.Connection, *routes: AccountRoute) -> int:
     async with conn.transaction():
         return await routing_store.publish(conn, list(routes))
+
+
+async def seed_acme(conn: asyncpg.Connection) -> int:
+    """The usual routing table: ``us-east`` with ``GENERAL_IPS``, and ``acme`` sending half
+    its mail from ``DEDICATED_IPS``; returns the version."""
+    await seed_region(conn)
+    return await publish(conn, account_route("acme", share=0.5))

@@ -1,11 +1,12 @@
-"""History: picks aggregated in memory, flushed to PostgreSQL exactly once.
+"""History, the database's side: the buffer's picks written to PostgreSQL exactly once.
 
-Picks add to ``pending`` per (day, account, IP, provider). About once a second the
-flusher takes everything pending as one ``Flush`` with a fresh id and writes it in one
-statement that also records the id in ``history_flushes``. When the outcome of a write
-is unknown (connection lost, timeout), the same ``Flush`` — same id, same rows — is
-retried until it lands; a write whose id is already recorded adds nothing, so no pick
-is counted twice. Picks made meanwhile wait for the next flush.
+About once a second the flusher takes everything the buffer (``history_buffer.py``)
+holds as one ``Flush`` with a fresh id and writes it in one statement that also records
+the id in ``history_flushes``. When the outcome of a write is unknown (connection lost,
+timeout), the same ``Flush`` — same id, same rows — is retried until it lands; a write
+whose id is already recorded adds nothing, so no pick is counted twice. Picks made
+meanwhile wait for the next flush. A PostgreSQL outage is logged as one line when it
+starts and one when it ends (``store/outage.py``), not a line per failed write.
 
 While the backlog is not being written (a write failed, or has taken more than half an
 interval), the flusher keeps it on local disk every interval (``spill.py``), so that a
@@ -15,10 +16,6 @@ one *parked* flush that grows until its turn — it was never sent, so it may gr
 each interval's addition is appended under the parked flush's id. The next start writes
 what is on disk with the same ids. Disk writes happen only then, in a thread; the hot
 path (``HistoryBuffer.add``) is the same with or without them.
-
-Memory is bounded by ``max_keys`` distinct keys (pending plus in flight or parked): at
-the bound, keys already held keep counting, picks for other keys are dropped from
-history and counted in ``dropped`` (the router keeps answering either way).
 """
 
 from __future__ import annotations
@@ -31,128 +28,22 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 import asyncpg
 
+from server.router.history_buffer import Flush, HistoryBuffer, Key, day_of
 from store import queries, routing_store
-from store.outage import cause
+from store.outage import DATABASE_UNAVAILABLE, Outage
 
 log = logging.getLogger(__name__)
 
-#: (UTC day number, account_id, ip, mailbox_provider)
-Key = tuple[int, str, str, str]
-_EPOCH = date(1970, 1, 1).toordinal()
 #: Errors after which a write's outcome is unknown (or it surely failed): retry it.
-RETRYABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+RETRYABLE = (*DATABASE_UNAVAILABLE, asyncpg.InternalClientError)
 #: Rows the history file may hold beyond twice what is owed before it is rewritten whole.
 COMPACT_SLACK_ROWS = 10_000
-
-
-def day_of(day_number: int) -> date:
-    return date.fromordinal(_EPOCH + day_number)
-
-
-@dataclass(frozen=True)
-class Flush:
-    flush_id: uuid.UUID
-    #: Sorted by key (concurrent flushes lock rows in one order); a part of a flush kept
-    #: on disk (``spill``) need not be.
-    rows: list[tuple[Key, int]]
-    #: Accounts the router has no routing entry for, with the region to create them in.
-    new_accounts: list[tuple[str, str]]
-    picks: int
-    #: ``time.monotonic()`` of the oldest pick in it.
-    oldest: float
-
-
-class HistoryBuffer:
-    """The hot path's side: ``add`` one pick. Single-threaded (the event loop)."""
-
-    __slots__ = (
-        "_created",
-        "_last_full_log",
-        "dropped",
-        "in_flight",
-        "max_keys",
-        "new_accounts",
-        "oldest",
-        "pending",
-    )
-
-    def __init__(self, max_keys: int) -> None:
-        self.max_keys = max_keys
-        self.pending: dict[Key, int] = {}
-        self.new_accounts: dict[str, str] = {}
-        self._created: set[str] = set()
-        #: The keys of the flush being written (until it lands), for the bound.
-        self.in_flight: dict[Key, int] = {}
-        self.oldest = 0.0
-        self.dropped = 0
-        self._last_full_log = -1e9
-
-    def add(self, key: Key) -> None:
-        pending = self.pending
-        n = pending.get(key)
-        if n is not None:
-            pending[key] = n + 1
-            return
-        if len(pending) + len(self.in_flight) >= self.max_keys and key not in self.in_flight:
-            self._drop(key)
-            return
-        if not pending:
-            self.oldest = time.monotonic()
-        pending[key] = 1
-
-    def unknown_account(self, account_id: str, region: str) -> None:
-        """Create ``account_id`` in ``region`` with the next flush (no routing entry yet)."""
-        if account_id not in self._created and account_id not in self.new_accounts:
-            self.new_accounts[account_id] = region
-
-    def take(self) -> Flush | None:
-        if not self.pending and not self.new_accounts:
-            return None
-        pending, accounts, oldest = self.swap()
-        self.in_flight = pending
-        return Flush(
-            flush_id=uuid.uuid4(),
-            rows=sorted(pending.items()),
-            new_accounts=sorted(accounts.items()),
-            picks=sum(pending.values()),
-            oldest=oldest if pending else time.monotonic(),
-        )
-
-    def swap(self) -> tuple[dict[Key, int], dict[str, str], float]:
-        """Everything pending, taken out: (picks per key, new accounts, when the oldest
-        pick was made). The buffer starts afresh."""
-        pending, self.pending = self.pending, {}
-        accounts, self.new_accounts = self.new_accounts, {}
-        if len(self._created) > 100_000:
-            self._created.clear()  # a bound; re-creating is harmless (ON CONFLICT DO NOTHING)
-        self._created.update(accounts)
-        return pending, accounts, self.oldest
-
-    @property
-    def pending_picks(self) -> int:
-        return sum(self.pending.values())
-
-    def _drop(self, key: Key) -> None:
-        self.dropped += 1
-        now = time.monotonic()
-        if now - self._last_full_log >= 10:
-            self._last_full_log = now
-            log.error(
-                "history backlog full keys=%d max_keys=%d dropped_picks=%d account=%s ip=%s: "
-                "picks for new keys are not recorded until PostgreSQL takes the backlog",
-                len(self.pending) + len(self.in_flight),
-                self.max_keys,
-                self.dropped,
-                key[1],
-                key[2],
-            )
 
 
 class HistorySink(Protocol):
@@ -275,6 +166,8 @@ class HistoryFlusher:
         self.restored: list[Flush] = []
         self.parked: Parked | None = None
         self.failures = 0  # consecutive
+        #: One line when writes start failing, a summary a minute, one when they succeed again.
+        self._outage = Outage(log, "history flush")
         self.flushes = 0
         self.failed_writes = 0
         self.replayed = 0  # writes recognised as already applied
@@ -329,18 +222,10 @@ class HistoryFlusher:
         except RETRYABLE as exc:
             self.failures += 1
             self.failed_writes += 1
-            log.warning(
-                "history flush failed flush_id=%s rows=%d picks=%d attempt=%d backlog_keys=%d max_keys=%d "
-                "(%.0f%%) lag=%.1fs: %s",
-                flush.flush_id,
-                len(flush.rows),
-                flush.picks,
-                self.failures,
-                self.backlog_keys,
-                self.buffer.max_keys,
-                100 * self.backlog_keys / self.buffer.max_keys,
-                self.lag,
-                cause(exc),
+            self._outage.failed(
+                exc,
+                f"retrying flush_id={flush.flush_id} rows={len(flush.rows)} picks={flush.picks} with the same id, "
+                f"backlog_keys={self.backlog_keys} max_keys={self.buffer.max_keys}",
             )
             return False
         self.in_flight = None
@@ -350,9 +235,8 @@ class HistoryFlusher:
         if not applied:
             self.replayed += 1
             log.info("history flush already applied flush_id=%s; not counted again", flush.flush_id)
-        if self.failures:
-            log.info("history flush recovered flush_id=%s after %d failed attempts", flush.flush_id, self.failures)
-            self.failures = 0
+        self._outage.recovered()
+        self.failures = 0
         return True
 
     def backoff(self) -> float:

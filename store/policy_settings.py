@@ -1,8 +1,14 @@
 """The policy settings of SPEC §2: one frozen dataclass, its defaults and their checks.
 
+The rules that use them live in ``workers/policy/`` (which re-exports ``Policy``); the
+settings live in ``store``, beside the ``policy`` table, because the Management API
+writes them and the rebalancer and the simulator read them, and ``store`` is the one
+layer all of them build on. Their limits are in ``store/policy_limits.py``.
+
 Rates and shares are fractions (0.05 means 5 %) everywhere inside the policy; only the
 figures meant for people (``*_percent``) are percentages. A fraction multiplies volumes
-without a factor of 100 hiding in every formula, and the API converts once, at the edge.
+without a factor of 100 hiding in every formula, and the API converts once, at the edge
+(``store/policy_columns.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from store.policy_limits import SETTINGS, Wording, check
 
 #: Daily limits of one (IP, mailbox provider) pair for each warm-up stage (SPEC §2).
 #: Past the last stage the pair is warm.
@@ -88,75 +96,20 @@ class Policy:
         """The stage a pair reaches after the whole schedule: warm, no limit."""
         return len(self.warmup_schedule)
 
-    def validate(self) -> Policy:
-        """Raise ``ValueError`` naming the field and the rule it breaks; return self."""
-        _at_least(self, "history_window_days", 1)
-        _at_least(self, "dedicated_threshold_30d", 1)
-        _at_least(self, "general_threshold_30d", 0)
-        if self.general_threshold_30d > self.dedicated_threshold_30d:
-            raise ValueError(
-                "general_threshold_30d must be <= dedicated_threshold_30d "
-                f"(got {self.general_threshold_30d} > {self.dedicated_threshold_30d}): "
-                "an account must not qualify for both General and a dedicated pool"
-            )
-        _at_least(self, "min_active_days", 0)
-        if self.min_active_days > self.history_window_days:
-            raise ValueError(
-                f"min_active_days must be <= history_window_days ({self.history_window_days}), "
-                f"got {self.min_active_days}"
-            )
-        _at_least(self, "ip_daily_capacity", 1)
-        _at_least(self, "max_ips_per_account", 1)
-        schedule = self.warmup_schedule
-        if not schedule:
-            raise ValueError("warmup_schedule must have at least one stage")
-        for i, limit in enumerate(schedule):
-            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-                raise ValueError(f"warmup_schedule[{i}] must be a whole number >= 1, got {limit!r}")
-            if i and limit < schedule[i - 1]:
-                raise ValueError(f"warmup_schedule must not decrease: stage {i} ({limit}) < {schedule[i - 1]}")
-            if limit > self.ip_daily_capacity:
-                raise ValueError(
-                    f"warmup_schedule[{i}] ({limit}) must be <= ip_daily_capacity ({self.ip_daily_capacity})"
-                )
-        _at_least(self, "scale_in_days", 1)
-        _at_least(self, "quarantine_days", 0)
-        _at_least(self, "drain_days", 1)
-        _at_least(self, "expected_volume_days", 1)
-        for name in (
-            "hold_bounce_rate",
-            "hold_complaint_rate",
-            "hold_deferral_rate",
-            "step_back_bounce_rate",
-            "step_back_complaint_rate",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 1:
-                raise ValueError(f"{name} must be a fraction in (0, 1], e.g. 0.05 for 5%, got {value!r}")
-        for kind in ("bounce", "complaint"):
-            hold, back = getattr(self, f"hold_{kind}_rate"), getattr(self, f"step_back_{kind}_rate")
-            if back < hold:
-                raise ValueError(f"step_back_{kind}_rate ({back}) must be >= hold_{kind}_rate ({hold})")
-        providers = self.mailbox_providers
-        if not providers or len(set(providers)) != len(providers):
-            raise ValueError("mailbox_providers must be a non-empty list without duplicates")
-        if any(not isinstance(p, str) or not p for p in providers):
-            raise ValueError("mailbox_providers must be non-empty names")
-        if "other" not in providers:
-            raise ValueError("mailbox_providers must include 'other': routes fall back to it")
+    def validate(self, words: Wording = SETTINGS) -> Policy:
+        """Raise ``ValueError`` naming the field and the limit it breaks; return self.
+
+        The one check of a policy, whichever door it came through (store/policy_limits.py);
+        ``words`` only says how the message names a field and shows a rate.
+        """
+        check({field.name: getattr(self, field.name) for field in dataclasses.fields(self)}, words)
         return self
-
-
-def _at_least(policy: Policy, name: str, minimum: int) -> None:
-    value = getattr(policy, name)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
 
 
 POLICY_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Policy))
 
 
-def policy_from_mapping(values: Mapping[str, Any], base: Policy | None = None) -> Policy:
+def policy_from_mapping(values: Mapping[str, Any], base: Policy | None = None, words: Wording = SETTINGS) -> Policy:
     """``base`` (default: SPEC defaults) with ``values`` applied, validated.
 
     For settings read from JSON, TOML or a database row: lists become tuples, an
@@ -168,12 +121,12 @@ def policy_from_mapping(values: Mapping[str, Any], base: Policy | None = None) -
             raise ValueError(f"unknown policy setting {name!r} (known: {', '.join(POLICY_FIELDS)})")
         if name in ("warmup_schedule", "mailbox_providers"):
             if not isinstance(value, list | tuple):
-                raise ValueError(f"{name} must be a list, got {value!r}")
+                raise ValueError(f"{words.name(name)} must be a list, got {value!r}")
             value = tuple(value)
         elif isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{name} must be a number, got {value!r}")
+            raise ValueError(f"{words.name(name)} must be a number, got {value!r}")
         changes[name] = value
-    return dataclasses.replace(base or Policy(), **changes).validate()
+    return dataclasses.replace(base or Policy(), **changes).validate(words)
 
 
 def policy_to_mapping(policy: Policy) -> dict[str, Any]:

@@ -1,12 +1,12 @@
 """Pick latency benchmark: p50/p99 of SelectSendingIP idle, and while the router reloads
 100k accounts; and a profile of the in-process pick path.
 
-    .venv/bin/python -m server.router.bench            # latency over gRPC (real `sendingip serve`)
-    .venv/bin/python -m server.router.bench --profile  # cProfile of Engine.select
+    .venv/bin/python -m bench.reload_latency            # latency over gRPC (real `sendingip serve`)
+    .venv/bin/python -m bench.reload_latency --profile  # cProfile of Engine.select
 
 Uses ``SENDINGIP_DATABASE_URL``'s server when set (it creates and drops a database of its
 own there), else an embedded PostgreSQL in a temporary folder. Not a test: numbers
-depend on the machine; the README's router section records what it printed and where.
+depend on the machine; docs/benchmarks.md records what it printed and where.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 import grpc
 
 from sendingip.v1 import router_pb2, router_pb2_grpc
-from server.router.history import HistoryBuffer
+from server.router.history_buffer import HistoryBuffer
 from server.router.limits import DailyLimits
 from server.router.table import RoutingTable, compile_account, compile_region
 from store import routing_store
@@ -208,7 +208,7 @@ def latency(server_url: str, accounts: int, idle_seconds: float) -> None:
         idle_end = time.perf_counter()
         # The publisher runs in its own process so that its CPU does not disturb the client.
         publisher = subprocess.run(
-            [sys.executable, "-m", "server.router.bench", "--publish", url, "--accounts", str(accounts)],
+            [sys.executable, "-m", "bench.reload_latency", "--publish", url, "--accounts", str(accounts)],
             capture_output=True,
             text=True,
             check=True,

@@ -1,21 +1,26 @@
 """Request validation (SPEC §3 "Errors"): a message that names the field and the rule.
 
-Every failure is a ``RequestError``; the servicer turns it into ``INVALID_ARGUMENT``.
-The rules for an address (``ip_address``) and a count (``count``) are the Management
-service's too (server/management/validation.py imports them): one rule, whatever the door.
+The one set of field rules for every door of both services: the router (its gRPC,
+HTTP and line doors, the CLI's outcome and Postfix readers) and the Management API
+check an account id, a region, a day, a mailbox provider, an address or a count with
+the same function, so the same input gets the same answer wherever it arrives. Every
+failure is a ``RequestError`` (``field: rule``); each service turns it into
+``INVALID_ARGUMENT``. Pure functions; nothing here imports a service.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Collection
 from datetime import date
 from typing import Protocol
 
 from sendingip.v1 import types_pb2
-from server.router.providers import PROVIDER_NAME, ProviderTable
+from store.routing_entry import PROVIDER_NAME
 
-_ACCOUNT_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
+#: An account id (SPEC §3); `sendingip keys create --accounts` checks its list with it too.
+ACCOUNT_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 _REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MAX_MESSAGE_ID_BYTES = 998
@@ -52,6 +57,14 @@ class SelectRequest(Protocol):
     def retry(self) -> bool: ...
 
 
+class ProviderTable(Protocol):
+    """The router's recipient-domain table (``server.router.providers``), as a pick uses it."""
+
+    @property
+    def providers(self) -> Collection[str]: ...
+    def classify(self, domain: str) -> str: ...
+
+
 class RequestError(ValueError):
     """A malformed request; ``str()`` names the field."""
 
@@ -61,7 +74,7 @@ class RequestError(ValueError):
 
 
 def account_id(value: str, field: str = "account_id") -> str:
-    if _ACCOUNT_ID.fullmatch(value) is None:
+    if ACCOUNT_ID.fullmatch(value) is None:
         if not value:
             raise RequestError(field, "required")
         raise RequestError(field, "must be 1-128 characters of A-Z a-z 0-9 . _ : @ -")
@@ -80,17 +93,23 @@ def message_id(value: str, field: str = "message_id") -> str:
 
 
 def region(value: str, field: str = "region") -> str:
+    """A region name. Where a region may be left out (a pick), the caller skips the check."""
     if _REGION.fullmatch(value) is None:
+        if not value:
+            raise RequestError(field, "required")
         raise RequestError(field, "must be 1-63 characters of a-z 0-9 -, starting with a letter or digit")
     return value
 
 
-def mailbox_provider(value: str, providers: ProviderTable, field: str = "mailbox_provider") -> str:
-    if value in providers.providers:
+def mailbox_provider(value: str, known: Collection[str], field: str = "mailbox_provider") -> str:
+    """One of the ``known`` providers: the router's table, or the policy's list for history."""
+    if value in known:
         return value
     if PROVIDER_NAME.fullmatch(value) is None:
         raise RequestError(field, "must be 1-32 characters of a-z 0-9 _ -")
-    raise RequestError(field, f"unknown provider; expected one of {', '.join(sorted(providers.providers))}")
+    raise RequestError(
+        field, f"unknown provider; expected one of {', '.join(sorted(known))} (mail to any other receiver is 'other')"
+    )
 
 
 def select_provider(request: SelectRequest, providers: ProviderTable, prefix: str = "") -> str:
@@ -100,7 +119,7 @@ def select_provider(request: SelectRequest, providers: ProviderTable, prefix: st
     if request.region:
         region(request.region, prefix + "region")
     if request.mailbox_provider:
-        return mailbox_provider(request.mailbox_provider, providers, prefix + "mailbox_provider")
+        return mailbox_provider(request.mailbox_provider, providers.providers, prefix + "mailbox_provider")
     domain = request.recipient_domain
     if not domain:
         raise RequestError(prefix + "recipient_domain", "required unless mailbox_provider is set")
@@ -147,7 +166,7 @@ def day(value: str, field: str = "day") -> date:
             return date.fromisoformat(value)
         except ValueError:
             pass
-    raise RequestError(field, f"{value!r} is not a date YYYY-MM-DD")
+    raise RequestError(field, f"{_shown(value)} is not a date YYYY-MM-DD")
 
 
 def report_id(value: str, field: str = "report_id") -> str:
@@ -168,7 +187,7 @@ def outcome(o: types_pb2.Outcome, providers: ProviderTable, prefix: str) -> tupl
         day(o.day, prefix + "day"),
         account_id(o.account_id, prefix + "account_id"),
         ip(o.ip, prefix + "ip") if o.ip else "",
-        mailbox_provider(o.mailbox_provider, providers, prefix + "mailbox_provider"),
+        mailbox_provider(o.mailbox_provider, providers.providers, prefix + "mailbox_provider"),
     )
     for name in OUTCOME_COUNTS:
         count(getattr(o, name), prefix + name)

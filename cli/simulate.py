@@ -21,7 +21,7 @@ def register(subparsers: Any) -> None:
         help="run the policy over simulated days and write a timeline table and chart",
         description=(
             "Runs the policy day by day over a scenario (TOML) without a database and writes "
-            "timeline.csv and chart.png. See the README for the scenario format."
+            "timeline.csv and chart.png. See docs/policy.md for the scenario format."
         ),
     )
     parser.add_argument("scenario", type=Path, help="scenario file, e.g. workers/scenarios/growing.toml")

@@ -1,4 +1,9 @@
-"""Start the real `sendingip` processes as a user would, and talk to them over sockets."""
+"""Start the real `sendingip` processes as a user would, and talk to them over sockets.
+
+The process wrapper itself is the benchmark's (``bench/process.py``): one way to start a
+`sendingip` and read its log, for the benchmark and for these tests alike; ``bench``
+cannot import from ``tests`` (it ships, the tests do not).
+"""
 
 from __future__ import annotations
 
@@ -20,9 +25,11 @@ from store.embedded import EmbeddedPostgres
 
 SENDINGIP = str(Path(sys.executable).with_name("sendingip"))
 _ADMIN_KEY = re.compile(r"admin key \(shown once\): (sip_\S+)")
+_PGSERVER = importlib.util.find_spec("pgserver")
+assert _PGSERVER is not None and _PGSERVER.origin is not None
 #: pgserver's own pg_ctl; it refuses to run as root, so as root it runs as the
 #: ``pgserver`` system user that pgserver runs PostgreSQL as.
-PG_CTL = str(Path(str(importlib.util.find_spec("pgserver").origin)).parent / "pginstall" / "bin" / "pg_ctl")
+PG_CTL = str(Path(_PGSERVER.origin).parent / "pginstall" / "bin" / "pg_ctl")
 
 
 def sendingip_env(database_url: str, **extra: str) -> dict[str, str]:
@@ -64,6 +71,10 @@ class ServerProcess(LoggedProcess):
                 raise AssertionError(f"no line matching {pattern!r} within {timeout}s:\n{self.output}")
             time.sleep(0.02)
 
+    def wait_serving(self, timeout: float = 10.0) -> None:
+        """Until its health check answers SERVING."""
+        wait_for(lambda: health_status(self.target) == health_pb2.HealthCheckResponse.SERVING, timeout)
+
     @property
     def pid(self) -> int:
         return self.proc.pid
@@ -78,6 +89,20 @@ class ServerProcess(LoggedProcess):
             text = response.read().decode()
         match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
         return float(match[1]) if match else None
+
+
+def serve_router(database_url: str, data_dir: Path, **env: str) -> tuple[ServerProcess, str]:
+    """`sendingip serve --no-workers` (no metrics endpoint unless ``env`` names one), once its
+    health check answers SERVING: the process and the admin key it printed on first start."""
+    settings = {"SENDINGIP_DATA_DIR": str(data_dir), "SENDINGIP_METRICS_LISTEN": "0", **env}
+    server = ServerProcess(sendingip_env(database_url, **settings), ["--no-workers"])
+    try:
+        key = admin_key(server)
+        server.wait_serving()
+    except BaseException:
+        server.stop()
+        raise
+    return server, key
 
 
 def admin_key(server: ServerProcess) -> str:
@@ -97,11 +122,6 @@ def create_key(database_url: str, permissions: str, accounts: str | None = None)
         args, env=sendingip_env(database_url), capture_output=True, text=True, check=True, timeout=60
     ).stdout
     return out.strip().splitlines()[-1]
-
-
-def bearer(key: str) -> tuple[tuple[str, str]]:
-    """gRPC metadata carrying ``key``."""
-    return (("authorization", f"Bearer {key}"),)
 
 
 class PrivatePostgres:

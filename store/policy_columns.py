@@ -1,0 +1,38 @@
+"""The policy as the ``policy`` table and the API spell it: rates as percentages.
+
+``Policy`` holds a rate as a fraction (``hold_bounce_rate = 0.05``); the table, the
+``Policy`` proto and so UpdatePolicy hold a percentage (``hold_bounce_percent = 5``).
+This is the one place that converts, at the edge, before the one ``Policy.validate``.
+``COLUMNS`` is derived from the dataclass's fields, in their order: the column list the
+Management API reads and the order of ``mgmt_policy_update``'s parameters
+(store/queries/management.sql; tests/unit/test_policy_limits.py checks they agree).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from store.policy_limits import RATE_FIELDS, Wording
+from store.policy_settings import POLICY_FIELDS, Policy, policy_from_mapping
+
+#: Policy rate field -> the column (and proto field) holding it as a percentage.
+PERCENT_COLUMNS: Mapping[str, str] = {field: field.removesuffix("_rate") + "_percent" for field in RATE_FIELDS}
+#: The policy's columns, one per ``Policy`` field, in the dataclass's order.
+COLUMNS: tuple[str, ...] = tuple(PERCENT_COLUMNS.get(field, field) for field in POLICY_FIELDS)
+#: Errors in the columns' words: ``hold_bounce_percent must be a percentage in (0, 100]``.
+PERCENT_WORDING = Wording(rate_suffix="_percent", rate_scale=100.0, rate_range="a percentage in (0, 100]")
+
+
+def policy_from_columns(values: Mapping[str, Any], prefix: str = "") -> Policy:
+    """The validated ``Policy`` of a row or a merged API update (every name in ``COLUMNS``).
+
+    A ``ValueError`` names the column, after ``prefix`` (the API's ``policy.``), and shows
+    a rate as the percentage that was given.
+    """
+    fields: dict[str, Any] = {}
+    for field, column in zip(POLICY_FIELDS, COLUMNS, strict=True):
+        value = values[column]
+        fields[field] = float(value) / 100.0 if field in PERCENT_COLUMNS else value
+    return policy_from_mapping(fields, words=dataclasses.replace(PERCENT_WORDING, prefix=prefix))
