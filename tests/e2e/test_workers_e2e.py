@@ -80,6 +80,7 @@ def world(databases: DatabaseFactory, db_url: str) -> Iterator[tuple[str, str, s
         server.stop()
 
 
+@pytest.mark.timeout(300)  # 60 `worker --once` processes: ~60 s on a quiet machine, twice that on a busy one
 def test_sixty_days_of_warm_up_scale_out_scale_in_and_a_held_ramp(world: tuple[str, str, str]) -> None:
     db_url, target, key = world
     metadata = (("authorization", f"Bearer {key}"),)
