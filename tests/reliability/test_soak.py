@@ -27,6 +27,10 @@ THREADS = 3
 POOL_SIZE = 10  # SENDINGIP_DB_POOL_SIZE's default
 
 
+#: What grpcio 1.85 loses for each stream a client cancels or closes its channel under
+#: (measured: 230-261 B against a bare grpc.aio server, the same with ours; grpc/grpc#43360).
+GRPC_CANCELLED_STREAM_BYTES = 300
+
 #: The ten-minute soak's length; set SENDINGIP_SOAK_SECONDS longer to see where memory levels off.
 LONG_SOAK_SECONDS = float(os.environ.get("SENDINGIP_SOAK_SECONDS", "600"))
 
@@ -112,7 +116,8 @@ class Churn:
 
 async def _soak(db_url: str, tmp_path: Path, seconds: float, warmup: float, window_picks: int) -> None:
     """``window_picks`` bounds the repeat window (SENDINGIP_REPEAT_WINDOW_PICKS): memory is
-    measured once the window holds that many picks, so that it is flat from there on."""
+    measured once the window has filled twice over (the second filling still takes a few MB
+    as freed keys' memory is reused; flat from there on, measured in process)."""
     async with connect(db_url) as db:
         await seed_acme(db)
     server, key = serve_router(db_url, tmp_path, SENDINGIP_REPEAT_WINDOW_PICKS=str(window_picks))
@@ -142,31 +147,36 @@ async def _soak(db_url: str, tmp_path: Path, seconds: float, warmup: float, wind
                 rss_start = rss_kib(pid)
                 rate_start = sum(p.picks for p in pickers)
                 remembered = rate_start + sum(p.picks for p in with_max)
+                churn_start = churn.cycles
                 curve = [rss_start]  # RSS every minute, printed: where growth happens, if it does
                 ends = time.monotonic() + seconds - warmup
                 while (left := ends - time.monotonic()) > 0:
                     time.sleep(min(60.0, left))
                     curve.append(rss_kib(pid))
                 rss_end = curve[-1]
+                churned = churn.cycles - churn_start
                 rate = (sum(p.picks for p in pickers) - rate_start) / (seconds - warmup)
             finally:
                 for p in pickers:
                     p.stop()
         assert [p.failures for p in pickers] == [[]] * len(pickers)
-        # The repeat window was full before the first reading: what follows is steady state.
-        assert remembered >= window_picks, (remembered, window_picks)
+        # The repeat window had filled twice before the first reading: what follows is steady state.
+        assert remembered >= 2 * window_picks, (remembered, window_picks)
         assert churn.cycles > 10 and not churn.unexpected, (churn.cycles, churn.unexpected[:3])
         # Every client connection is closed again, and no other descriptor stays behind
         # (beyond PostgreSQL connections the pool may have opened, up to its size).
         wait_for(lambda: grpc_connections(pid, port) <= quiet_conns, timeout=30)
         assert fds(pid) <= quiet_fds + POOL_SIZE, (quiet_fds, fds(pid))
         growth = (rss_end - rss_start) / rss_start
+        # grpcio's own cost per stream a client cancels or drops (grpc/grpc#43360; docs/operations.md,
+        # "Known limits"), which the churn pays ~900 times a minute, on top of the 5 %.
+        allowed = 0.05 + churned * GRPC_CANCELLED_STREAM_BYTES / 1024 / rss_start
         print(
             f"soak: {seconds:.0f}s max={max_rate:.0f}/s load={rate:.0f}/s churn_cycles={churn.cycles} "
             f"rss {rss_start} -> {rss_end} KiB ({100 * growth:+.1f}%) fds {quiet_fds} -> {fds(pid)}"
-            f" rss by minute {curve}"
+            f" (allowed {100 * allowed:+.1f}% for {churned} streams cut) rss by minute {curve}"
         )
-        assert growth <= 0.05, (rss_start, rss_end)
+        assert growth <= allowed, (rss_start, rss_end, churned)
         assert health_status(server.target) == health_pb2.HealthCheckResponse.SERVING
     finally:
         server.stop()
@@ -174,11 +184,11 @@ async def _soak(db_url: str, tmp_path: Path, seconds: float, warmup: float, wind
 
 
 async def test_short_soak_memory_and_descriptors_stay_flat(db_url: str, tmp_path: Path) -> None:
-    await _soak(db_url, tmp_path, seconds=15, warmup=5, window_picks=2_000)
+    await _soak(db_url, tmp_path, seconds=15, warmup=5, window_picks=1_000)
 
 
 @pytest.mark.soak
 @pytest.mark.timeout(LONG_SOAK_SECONDS + 300)
 async def test_ten_minute_soak_memory_and_descriptors_stay_flat(db_url: str, tmp_path: Path) -> None:
-    # 100,000 picks (~9.5 MB) fill in about a minute at the soak's ~1,500 picks/s.
-    await _soak(db_url, tmp_path, seconds=LONG_SOAK_SECONDS, warmup=120, window_picks=100_000)
+    # 20,000 picks (~2 MB) fill twice in under a minute at the soak's ~1,000 picks/s.
+    await _soak(db_url, tmp_path, seconds=LONG_SOAK_SECONDS, warmup=120, window_picks=20_000)
