@@ -2,6 +2,8 @@
 
 A change takes effect at the next rebalance. Lists are comma-separated:
 ``policy set warmup_schedule=200,500,1000 mailbox_providers=google,other``.
+A provider's own schedule is PROVIDER:LIMITS, one provider per item, and no limits removes it:
+``policy set provider_schedules=microsoft:100,300,1000 provider_schedules=yahoo:``.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def parse_settings(items: list[str]) -> types_pb2.Policy:
             raise client.UsageError(f"{item!r}: expected KEY=VALUE with KEY one of {', '.join(SETTABLE)}")
         field = types_pb2.Policy.DESCRIPTOR.fields_by_name[key]
         try:
-            if field.is_repeated:
+            if key == "provider_schedules":
+                policy.provider_schedules.append(_provider_schedule(raw))
+            elif field.is_repeated:
                 parts = [p.strip() for p in raw.split(",") if p.strip()]
                 if not parts:
                     raise ValueError("a comma-separated list of at least one value")
@@ -56,12 +60,25 @@ def parse_settings(items: list[str]) -> types_pb2.Policy:
                 )
             elif field.type == FieldDescriptor.TYPE_DOUBLE:
                 setattr(policy, key, float(raw.rstrip("%")))
+            elif field.type == FieldDescriptor.TYPE_STRING:
+                setattr(policy, key, raw.strip())
             else:
                 setattr(policy, key, int(raw.replace("_", "")))
         except (ValueError, OverflowError) as exc:
             detail = str(exc) if "list" in str(exc) else "a number of the right kind"
             raise client.UsageError(f"{key}: {raw!r} is not {detail}") from None
     return policy
+
+
+def _provider_schedule(raw: str) -> types_pb2.ProviderSchedule:
+    """``microsoft:100,300,1000`` (set that provider's schedule) or ``microsoft:`` (remove it)."""
+    provider, sep, limits = raw.partition(":")
+    if not sep or not provider.strip():
+        raise client.UsageError(
+            f"provider_schedules: {raw!r} is not PROVIDER:LIMITS, e.g. microsoft:100,300,1000 (microsoft: removes it)"
+        )
+    parts = [p.strip() for p in limits.split(",") if p.strip()]
+    return types_pb2.ProviderSchedule(provider=provider.strip(), limits=[int(p.replace("_", "")) for p in parts])
 
 
 def show_command(args: argparse.Namespace) -> int:
@@ -86,6 +103,8 @@ def set_command(args: argparse.Namespace) -> int:
 
 def print_policy(policy: types_pb2.Policy, as_json: bool) -> None:
     values = output.to_dict(policy)
+    # provider -> its limits, as a scenario's [policy.provider_schedules] writes them
+    values["provider_schedules"] = {s.provider: list(s.limits) for s in policy.provider_schedules}
     for key in _OUTPUT_ONLY:  # who changed it last, below the settings
         values[key] = values.pop(key)
     if as_json:
@@ -93,7 +112,9 @@ def print_policy(policy: types_pb2.Policy, as_json: bool) -> None:
         return
     width = max(len(k) for k in values)
     for key, value in values.items():
-        if isinstance(value, list):
+        if isinstance(value, dict):
+            value = " ".join(f"{k}:{','.join(str(v) for v in limits)}" for k, limits in value.items()) or "none"
+        elif isinstance(value, list):
             value = ",".join(str(v) for v in value)
         elif isinstance(value, int) and not isinstance(value, bool):
             value = output.number(value)

@@ -6,11 +6,14 @@ This is the one place that converts, at the edge, before the one ``Policy.valida
 ``COLUMNS`` is derived from the dataclass's fields, in their order: the column list the
 Management API reads and the order of ``mgmt_policy_update``'s parameters
 (store/queries/management.sql; tests/unit/test_policy_limits.py checks they agree).
+``provider_schedules`` is a jsonb column (``{"microsoft": [100, 300, ...]}``): asyncpg reads
+and writes it as JSON text, and ``column_values``/``column_parameters`` convert it here.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +24,10 @@ from store.policy_settings import POLICY_FIELDS, Policy, policy_from_mapping
 PERCENT_COLUMNS: Mapping[str, str] = {field: field.removesuffix("_rate") + "_percent" for field in RATE_FIELDS}
 #: The policy's columns, one per ``Policy`` field, in the dataclass's order.
 COLUMNS: tuple[str, ...] = tuple(PERCENT_COLUMNS.get(field, field) for field in POLICY_FIELDS)
+#: Columns held as jsonb: JSON text in a row and in the update's parameters.
+JSON_COLUMNS: frozenset[str] = frozenset({"provider_schedules"})
+#: Columns held as arrays: lists in ``column_values``.
+ARRAY_COLUMNS: frozenset[str] = frozenset({"warmup_schedule", "mailbox_providers"})
 #: Errors in the columns' words: ``hold_bounce_percent must be a percentage in (0, 100]``.
 PERCENT_WORDING = Wording(rate_suffix="_percent", rate_scale=100.0, rate_range="a percentage in (0, 100]")
 
@@ -33,6 +40,22 @@ def policy_from_columns(values: Mapping[str, Any], prefix: str = "") -> Policy:
     """
     fields: dict[str, Any] = {}
     for field, column in zip(POLICY_FIELDS, COLUMNS, strict=True):
-        value = values[column]
+        value = _decoded(column, values[column])
         fields[field] = float(value) / 100.0 if field in PERCENT_COLUMNS else value
     return policy_from_mapping(fields, words=dataclasses.replace(PERCENT_WORDING, prefix=prefix))
+
+
+def column_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The policy columns of a row as plain values: arrays as lists, jsonb decoded (JSON-friendly)."""
+    return {
+        column: list(row[column]) if column in ARRAY_COLUMNS else _decoded(column, row[column]) for column in COLUMNS
+    }
+
+
+def column_parameters(values: Mapping[str, Any]) -> list[Any]:
+    """``values`` (``column_values``'s shape) as the update statement's parameters, in ``COLUMNS`` order."""
+    return [json.dumps(values[column]) if column in JSON_COLUMNS else values[column] for column in COLUMNS]
+
+
+def _decoded(column: str, value: Any) -> Any:
+    return json.loads(value) if column in JSON_COLUMNS and isinstance(value, str | bytes) else value

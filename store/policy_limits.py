@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from store.routing_entry import FALLBACK_PROVIDER, PROVIDER_NAME
 
@@ -33,6 +33,8 @@ WHOLE_NUMBER_BOUNDS: Mapping[str, tuple[int, int]] = {
     "quarantine_days": (0, 3650),
     "drain_days": (1, 365),
     "expected_volume_days": (1, 365),
+    "same_day_min_outcomes": (1, BIGINT_MAX),
+    "throttle_pause_minutes": (1, 24 * 60),
 }
 #: The outcome rates (fractions in (0, 1]); each ``hold_*`` must not exceed its ``step_back_*``.
 RATE_FIELDS = (
@@ -43,6 +45,13 @@ RATE_FIELDS = (
     "step_back_complaint_rate",
 )
 MAX_STAGES = 365
+#: ``hourly_burst``'s bounds when pacing is on (0 turns it off): below 1 a pair could not send
+#: its whole limit by the end of the day; at 24 the whole limit is released in hour 0 already.
+HOURLY_BURST_RANGE = (1.0, 24.0)
+
+#: The warm-up rule sets (SPEC §2 rules 2 and 4): ``v2`` is the default, ``v1`` an option.
+WarmupRules = Literal["v1", "v2"]
+WARMUP_RULES: tuple[WarmupRules, ...] = ("v1", "v2")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +84,11 @@ def check(policy: Mapping[str, Any], words: Wording = SETTINGS) -> None:
     ``policy`` maps every field of ``Policy`` to its value (``Policy.validate`` passes its own).
     """
     _check_whole_numbers(policy, words)
-    _check_schedule(policy, words)
+    _check_schedule(policy["warmup_schedule"], words.name("warmup_schedule"), policy["ip_daily_capacity"], words)
     _check_rates(policy, words)
     _check_providers(policy["mailbox_providers"], words)
+    _check_provider_schedules(policy, words)
+    _check_v2_numbers(policy, words)
 
 
 def _whole_number(value: object) -> bool:
@@ -106,9 +117,13 @@ def _check_whole_numbers(policy: Mapping[str, Any], words: Wording) -> None:
         )
 
 
-def _check_schedule(policy: Mapping[str, Any], words: Wording) -> None:
-    schedule, capacity = policy["warmup_schedule"], policy["ip_daily_capacity"]
-    name = words.name("warmup_schedule")
+def _number(value: object) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_schedule(schedule: tuple[int, ...], name: str, capacity: int, words: Wording) -> None:
+    """The rules of one warm-up schedule (``warmup_schedule`` and each provider's own)."""
     if not schedule:
         raise ValueError(f"{name} must have at least one stage")
     if len(schedule) > MAX_STAGES:
@@ -125,8 +140,7 @@ def _check_schedule(policy: Mapping[str, Any], words: Wording) -> None:
 def _check_rates(policy: Mapping[str, Any], words: Wording) -> None:
     for field in RATE_FIELDS:
         value = policy[field]
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not number or not math.isfinite(value) or not 0 < value <= 1:
+        if not _number(value) or not 0 < value <= 1:
             raise ValueError(f"{words.name(field)} must be {words.rate_range}, got {words.rate(value)}")
     for kind in ("bounce", "complaint"):
         hold, back = f"hold_{kind}_rate", f"step_back_{kind}_rate"
@@ -146,3 +160,30 @@ def _check_providers(providers: tuple[str, ...], words: Wording) -> None:
         raise ValueError(f"{name} must not name a provider twice")
     if FALLBACK_PROVIDER not in providers:
         raise ValueError(f"{name} must include {FALLBACK_PROVIDER!r}: routes fall back to it")
+
+
+def _check_provider_schedules(policy: Mapping[str, Any], words: Wording) -> None:
+    """Each provider's own schedule follows ``warmup_schedule``'s rules and names a known provider."""
+    name, providers = words.name("provider_schedules"), policy["mailbox_providers"]
+    for provider, schedule in policy["provider_schedules"].items():
+        if provider not in providers:
+            raise ValueError(
+                f"{name} names {provider!r}, which is not one of {words.name('mailbox_providers')} "
+                f"({', '.join(providers)})"
+            )
+        _check_schedule(schedule, f"{name}[{provider}]", policy["ip_daily_capacity"], words)
+
+
+def _check_v2_numbers(policy: Mapping[str, Any], words: Wording) -> None:
+    """The v2 settings that are not whole numbers: a fraction, a pacing factor, a rule set."""
+    fraction = policy["advance_fraction"]
+    if not _number(fraction) or not 0 < fraction <= 1:
+        raise ValueError(f"{words.name('advance_fraction')} must be a fraction in (0, 1], got {fraction!r}")
+    burst, (low, high) = policy["hourly_burst"], HOURLY_BURST_RANGE
+    if not _number(burst) or not (burst == 0 or low <= burst <= high):
+        raise ValueError(
+            f"{words.name('hourly_burst')} must be 0 (pacing off) or a number in [{low:g}, {high:g}], got {burst!r}"
+        )
+    rules = policy["warmup_rules"]
+    if rules not in WARMUP_RULES:
+        raise ValueError(f"{words.name('warmup_rules')} must be one of {', '.join(WARMUP_RULES)}, got {rules!r}")

@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from store.policy_limits import SETTINGS, Wording, check
+from store.policy_limits import SETTINGS, WarmupRules, Wording, check
+from store.policy_limits import WARMUP_RULES as WARMUP_RULES  # re-exported beside WarmupRules
 
 #: Daily limits of one (IP, mailbox provider) pair for each warm-up stage (SPEC §2).
 #: Past the last stage the pair is warm.
@@ -91,10 +92,41 @@ class Policy:
     mailbox_providers: tuple[str, ...] = DEFAULT_MAILBOX_PROVIDERS
     """Providers that get their own warm-up pairs and routes; must include ``other``."""
 
+    advance_fraction: float = 0.9
+    """Share of a day's limit a warming pair must carry that day to advance one stage
+    (fraction in (0, 1]); a day it carried less, or nothing, holds its stage (SPEC §2 rule 2, v2)."""
+
+    warmup_rules: WarmupRules = "v2"
+    """Which warm-up rules 2 and 4 apply: ``"v2"`` (default: advance on carried volume,
+    Dedicated when limits cover demand) or ``"v1"`` (advance per day sent, Dedicated when
+    every pair is warm), kept only as an option."""
+
+    hourly_burst: float = 2.0
+    """Pacing inside the day (SPEC §2 rule 10, v2): by the end of UTC hour h a warming pair
+    may have sent at most ``min(limit, ceil(limit * (h + 1) * hourly_burst / 24))``; 0 turns
+    pacing off, otherwise at least 1 (so the whole limit is released by the day's end)."""
+
+    same_day_min_outcomes: int = 200
+    """Outcomes a pair needs today before the same-day breaker (rule 11, v2) may act on
+    its rates: a handful of bounces is noise, not a reputation."""
+
+    throttle_pause_minutes: int = 60
+    """Minutes a pair rests after its provider throttled it (rule 11, v2); at most a day."""
+
+    provider_schedules: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+    """A provider's own warm-up schedule (e.g. a slower one for ``microsoft``), by provider;
+    the providers not named use ``warmup_schedule``. Each follows ``warmup_schedule``'s rules
+    and names one of ``mailbox_providers``. A dict, so a ``Policy`` is not hashable; use
+    ``schedule_for`` to read it."""
+
     @property
     def warm_stage(self) -> int:
         """The stage a pair reaches after the whole schedule: warm, no limit."""
         return len(self.warmup_schedule)
+
+    def schedule_for(self, provider: str) -> tuple[int, ...]:
+        """The warm-up schedule of ``provider``'s pairs: its own, else ``warmup_schedule``."""
+        return self.provider_schedules.get(provider, self.warmup_schedule)
 
     def validate(self, words: Wording = SETTINGS) -> Policy:
         """Raise ``ValueError`` naming the field and the limit it breaks; return self.
@@ -119,20 +151,39 @@ def policy_from_mapping(values: Mapping[str, Any], base: Policy | None = None, w
     for name, value in values.items():
         if name not in POLICY_FIELDS:
             raise ValueError(f"unknown policy setting {name!r} (known: {', '.join(POLICY_FIELDS)})")
-        if name in ("warmup_schedule", "mailbox_providers"):
-            if not isinstance(value, list | tuple):
-                raise ValueError(f"{words.name(name)} must be a list, got {value!r}")
-            value = tuple(value)
-        elif isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{words.name(name)} must be a number, got {value!r}")
-        changes[name] = value
+        changes[name] = _field_value(name, value, words)
     return dataclasses.replace(base or Policy(), **changes).validate(words)
 
 
+def _field_value(name: str, value: Any, words: Wording) -> Any:
+    """``value`` in the type of field ``name`` (lists as tuples); its limits are ``validate``'s."""
+    if name in ("warmup_schedule", "mailbox_providers"):
+        return _tuple(words.name(name), value)
+    if name == "provider_schedules":
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{words.name(name)} must map a provider to its schedule, got {value!r}")
+        return {str(k): _tuple(f"{words.name(name)}[{k}]", v) for k, v in sorted(value.items())}
+    if name == "warmup_rules":
+        if not isinstance(value, str):
+            raise ValueError(f"{words.name(name)} must be a string, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{words.name(name)} must be a number, got {value!r}")
+    return value
+
+
+def _tuple(name: str, value: Any) -> tuple[Any, ...]:
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{name} must be a list, got {value!r}")
+    return tuple(value)
+
+
 def policy_to_mapping(policy: Policy) -> dict[str, Any]:
-    """The settings as plain JSON-friendly values (tuples as lists)."""
+    """The settings as plain JSON-friendly values (tuples as lists, mappings as dicts)."""
     out: dict[str, Any] = {}
     for name in POLICY_FIELDS:
         value = getattr(policy, name)
+        if isinstance(value, Mapping):
+            value = {key: list(item) for key, item in value.items()}
         out[name] = list(value) if isinstance(value, tuple) else value
     return out

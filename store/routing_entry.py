@@ -6,7 +6,8 @@ the stored rows. Everything here is plain data: no I/O, no clock.
 
 An *account entry* tells a router, per mailbox provider, which share of the account's
 traffic goes to its dedicated pool and how that share is split over the pool's IPs,
-with each (IP, provider) pair's daily limit for ``day``. A *region entry* lists the
+with each (IP, provider) pair's daily limit for ``day`` and how fast the router releases
+those limits through the day (``hourly_burst``, rule 10). A *region entry* lists the
 region's general (shared) pool, used for the rest of the traffic and for every account
 without an entry of its own.
 """
@@ -66,6 +67,10 @@ class AccountRoute:
     #: Route per provider; a provider not named here uses ``FALLBACK_PROVIDER``'s
     #: route, and an account without routes sends everything through the general pool.
     providers: Mapping[str, ProviderRoute] = field(default_factory=dict)
+    #: The policy's ``hourly_burst`` (SPEC rule 10): the router releases each daily limit by
+    #: the UTC hour (``store.hourly_pacing``). 0, pacing off, is also what an entry written
+    #: before pacing existed reads as, so a stored entry never starts pacing unannounced.
+    hourly_burst: float = 0.0
 
     def route_for(self, provider: str) -> ProviderRoute | None:
         return self.providers.get(provider) or self.providers.get(FALLBACK_PROVIDER)
@@ -87,6 +92,7 @@ class AccountRoute:
                     }
                     for name, route in sorted(self.providers.items())
                 },
+                "hourly_burst": self.hourly_burst,
             },
             separators=(",", ":"),
         )
@@ -107,6 +113,7 @@ class AccountRoute:
                 )
                 for name, route in stored.providers.items()
             },
+            hourly_burst=stored.hourly_burst,
         )
 
 
@@ -166,6 +173,7 @@ class StoredAccount(msgspec.Struct, frozen=True):
     day: date
     pool_id: str | None
     providers: dict[str, StoredRoute] = {}
+    hourly_burst: float = 0.0  # absent from entries written before rule 10: pacing off
 
 
 class StoredRegion(msgspec.Struct, frozen=True):

@@ -2,7 +2,7 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -138,7 +138,7 @@ class Outcome(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., ip: _Optional[str] = ..., mailbox_provider: _Optional[str] = ..., day: _Optional[str] = ..., delivered: _Optional[int] = ..., deferred: _Optional[int] = ..., bounced: _Optional[int] = ..., complained: _Optional[int] = ..., throttled: _Optional[int] = ...) -> None: ...
 
 class Policy(_message.Message):
-    __slots__ = ("history_window_days", "dedicated_threshold_30d", "general_threshold_30d", "min_active_days", "ip_daily_capacity", "max_ips_per_account", "warmup_schedule", "scale_in_days", "quarantine_days", "hold_bounce_percent", "hold_complaint_percent", "hold_deferral_percent", "step_back_bounce_percent", "step_back_complaint_percent", "updated_by", "updated_at", "drain_days", "expected_volume_days", "mailbox_providers")
+    __slots__ = ("history_window_days", "dedicated_threshold_30d", "general_threshold_30d", "min_active_days", "ip_daily_capacity", "max_ips_per_account", "warmup_schedule", "scale_in_days", "quarantine_days", "hold_bounce_percent", "hold_complaint_percent", "hold_deferral_percent", "step_back_bounce_percent", "step_back_complaint_percent", "updated_by", "updated_at", "drain_days", "expected_volume_days", "mailbox_providers", "advance_fraction", "warmup_rules", "hourly_burst", "same_day_min_outcomes", "throttle_pause_minutes", "provider_schedules")
     HISTORY_WINDOW_DAYS_FIELD_NUMBER: _ClassVar[int]
     DEDICATED_THRESHOLD_30D_FIELD_NUMBER: _ClassVar[int]
     GENERAL_THRESHOLD_30D_FIELD_NUMBER: _ClassVar[int]
@@ -158,6 +158,12 @@ class Policy(_message.Message):
     DRAIN_DAYS_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VOLUME_DAYS_FIELD_NUMBER: _ClassVar[int]
     MAILBOX_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    ADVANCE_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    WARMUP_RULES_FIELD_NUMBER: _ClassVar[int]
+    HOURLY_BURST_FIELD_NUMBER: _ClassVar[int]
+    SAME_DAY_MIN_OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    THROTTLE_PAUSE_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_SCHEDULES_FIELD_NUMBER: _ClassVar[int]
     history_window_days: int
     dedicated_threshold_30d: int
     general_threshold_30d: int
@@ -177,4 +183,18 @@ class Policy(_message.Message):
     drain_days: int
     expected_volume_days: int
     mailbox_providers: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, history_window_days: _Optional[int] = ..., dedicated_threshold_30d: _Optional[int] = ..., general_threshold_30d: _Optional[int] = ..., min_active_days: _Optional[int] = ..., ip_daily_capacity: _Optional[int] = ..., max_ips_per_account: _Optional[int] = ..., warmup_schedule: _Optional[_Iterable[int]] = ..., scale_in_days: _Optional[int] = ..., quarantine_days: _Optional[int] = ..., hold_bounce_percent: _Optional[float] = ..., hold_complaint_percent: _Optional[float] = ..., hold_deferral_percent: _Optional[float] = ..., step_back_bounce_percent: _Optional[float] = ..., step_back_complaint_percent: _Optional[float] = ..., updated_by: _Optional[str] = ..., updated_at: _Optional[str] = ..., drain_days: _Optional[int] = ..., expected_volume_days: _Optional[int] = ..., mailbox_providers: _Optional[_Iterable[str]] = ...) -> None: ...
+    advance_fraction: float
+    warmup_rules: str
+    hourly_burst: float
+    same_day_min_outcomes: int
+    throttle_pause_minutes: int
+    provider_schedules: _containers.RepeatedCompositeFieldContainer[ProviderSchedule]
+    def __init__(self, history_window_days: _Optional[int] = ..., dedicated_threshold_30d: _Optional[int] = ..., general_threshold_30d: _Optional[int] = ..., min_active_days: _Optional[int] = ..., ip_daily_capacity: _Optional[int] = ..., max_ips_per_account: _Optional[int] = ..., warmup_schedule: _Optional[_Iterable[int]] = ..., scale_in_days: _Optional[int] = ..., quarantine_days: _Optional[int] = ..., hold_bounce_percent: _Optional[float] = ..., hold_complaint_percent: _Optional[float] = ..., hold_deferral_percent: _Optional[float] = ..., step_back_bounce_percent: _Optional[float] = ..., step_back_complaint_percent: _Optional[float] = ..., updated_by: _Optional[str] = ..., updated_at: _Optional[str] = ..., drain_days: _Optional[int] = ..., expected_volume_days: _Optional[int] = ..., mailbox_providers: _Optional[_Iterable[str]] = ..., advance_fraction: _Optional[float] = ..., warmup_rules: _Optional[str] = ..., hourly_burst: _Optional[float] = ..., same_day_min_outcomes: _Optional[int] = ..., throttle_pause_minutes: _Optional[int] = ..., provider_schedules: _Optional[_Iterable[_Union[ProviderSchedule, _Mapping]]] = ...) -> None: ...
+
+class ProviderSchedule(_message.Message):
+    __slots__ = ("provider", "limits")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    limits: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, provider: _Optional[str] = ..., limits: _Optional[_Iterable[int]] = ...) -> None: ...

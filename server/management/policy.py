@@ -1,6 +1,7 @@
 """GetPolicy / UpdatePolicy: the one policy row, validated and audited.
 
-An update changes only the fields it sets. It is checked by the policy's own
+An update changes only the fields it sets; ``provider_schedules`` is merged per provider (an
+entry sets that provider's schedule, one with no limits removes it). It is checked by the policy's own
 ``Policy.validate`` (store/policy_limits.py: the limits the rebalancer and the
 simulator apply too), in the API's words (``policy.hold_bounce_percent must be a
 percentage in (0, 100]``), and again by the table's CHECKs. It is written with an audit
@@ -11,7 +12,7 @@ row at its next run: that is when a change takes effect.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import asyncpg
@@ -19,31 +20,55 @@ import asyncpg
 from sendingip.v1 import types_pb2
 from server.management.errors import InvalidArgument
 from store import queries
-from store.policy_columns import COLUMNS, policy_from_columns
+from store.policy_columns import COLUMNS, column_parameters, column_values, policy_from_columns
 
-#: The repeated fields of the ``Policy`` proto: an empty list in an update means unchanged.
-LIST_COLUMNS = frozenset(name for name in COLUMNS if types_pb2.Policy.DESCRIPTOR.fields_by_name[name].is_repeated)
+#: The repeated scalar fields of the ``Policy`` proto: an empty list in an update means unchanged.
+LIST_COLUMNS = frozenset(
+    name
+    for name in COLUMNS
+    if types_pb2.Policy.DESCRIPTOR.fields_by_name[name].is_repeated and name != "provider_schedules"
+)
 
 
 def policy_message(row: Mapping[str, Any]) -> types_pb2.Policy:
-    return types_pb2.Policy(**_values(row), updated_by=row["updated_by"], updated_at=row["updated_at"].isoformat())
-
-
-def _values(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The policy columns of a row, arrays as lists."""
-    return {name: list(row[name]) if name in LIST_COLUMNS else row[name] for name in COLUMNS}
+    values = column_values(row)
+    schedules = values.pop("provider_schedules")
+    return types_pb2.Policy(
+        **values,
+        provider_schedules=[
+            types_pb2.ProviderSchedule(provider=provider, limits=limits)
+            for provider, limits in sorted(schedules.items())
+        ],
+        updated_by=row["updated_by"],
+        updated_at=row["updated_at"].isoformat(),
+    )
 
 
 def merged(current: Mapping[str, Any], update: types_pb2.Policy) -> dict[str, Any]:
-    """``current`` with the fields ``update`` sets; not validated."""
-    values = _values(current)
+    """``current`` (a row) with the fields ``update`` sets; not validated."""
+    values = column_values(current)
     for name in COLUMNS:
-        if name in LIST_COLUMNS:
+        if name == "provider_schedules":
+            values[name] = _merged_schedules(values[name], update.provider_schedules)
+        elif name in LIST_COLUMNS:
             if getattr(update, name):
                 values[name] = list(getattr(update, name))
         elif update.HasField(name):
             values[name] = getattr(update, name)
     return values
+
+
+def _merged_schedules(
+    current: Mapping[str, list[int]], update: Iterable[types_pb2.ProviderSchedule]
+) -> dict[str, list[int]]:
+    """Each entry of ``update`` sets its provider's schedule; one with no limits removes it."""
+    schedules = dict(current)
+    for entry in update:
+        if entry.limits:
+            schedules[entry.provider] = list(entry.limits)
+        else:
+            schedules.pop(entry.provider, None)
+    return dict(sorted(schedules.items()))
 
 
 def validate(values: Mapping[str, Any]) -> None:
@@ -63,11 +88,11 @@ async def update_policy(conn: asyncpg.Connection, update: types_pb2.Policy, chan
     async with conn.transaction():
         current = await conn.fetchrow(q["mgmt_policy_for_update"])
         values = merged(current, update)
-        old = _values(current)
+        old = column_values(current)
         if values == old:
             return policy_message(current)  # nothing changes: no audit row
         validate(values)
         # The parameters in COLUMNS order, then the key id (the SQL's comment says so).
-        row = await conn.fetchrow(q["mgmt_policy_update"], *(values[name] for name in COLUMNS), changed_by)
+        row = await conn.fetchrow(q["mgmt_policy_update"], *column_parameters(values), changed_by)
         await conn.execute(q["mgmt_policy_audit"], changed_by, json.dumps(old), json.dumps(values))
     return policy_message(row)

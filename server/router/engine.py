@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from sendingip.v1 import router_pb2, types_pb2
 from server.router.history_buffer import HistoryBuffer
-from server.router.limits import SECONDS_PER_DAY, DailyLimits
+from server.router.limits import SECONDS_PER_HOUR, DailyLimits
 from server.router.pick import draw_keyed, pick
 from server.router.repeats import MAX_PICKS, RecentPicks
 from server.router.table import RoutingTable
@@ -121,13 +121,14 @@ class Engine:
         region_name = account.region if account is not None else region or self.default_region
         general = table.regions.get(region_name)
         limits = self.limits
-        day = int(now // SECONDS_PER_DAY)
-        if day != limits.day:
-            limits.roll(day)
+        hours = int(now // SECONDS_PER_HOUR)
+        if hours != limits.hours:  # a new UTC hour: its paced limits, maybe a new day (rules 8, 10)
+            limits.advance(hours)
+        day = limits.day
         choice = pick(account, general, region_name, provider, u, k, limits.headroom)
         if count:
             if choice.limit is not None:
-                limits.count(choice.ip, provider, choice.limit)
+                limits.count(choice.ip, provider, choice.limit, choice.hourly_burst)
             self.history.add((day, account_id, choice.ip, provider))
             if account is None:
                 self.history.unknown_account(account_id, region_name)

@@ -1,28 +1,41 @@
-"""Today's picks per (IP, mailbox provider), against each pair's daily limit (SPEC rule 8).
+"""Today's picks per (IP, mailbox provider), against each pair's daily limit (SPEC rule 8),
+released by the hour (rule 10, ``store.hourly_pacing``).
 
-With N live routers each enforces ``limit // N`` of every limit, so together they never
-exceed it. Only pairs that have a limit are counted here (history counts everything).
-The day is the UTC day number (days since 1970-01-01); counters start over when it
-changes.
+With N live routers each enforces ``paced_limit(limit, hour, hourly_burst) // N`` of every
+limit, so together they never exceed it. Only pairs that have a limit are counted here
+(history counts everything). The day is the UTC day number (days since 1970-01-01);
+counters start over when it changes. The engine moves the hour on (``advance``) when its
+clock enters a new one; each (hourly_burst, limit)'s share is then computed once for the
+hour, and a pair lookup only looks it up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from store.hourly_pacing import HOURS_PER_DAY, paced_limit
+
 SECONDS_PER_DAY = 86400
+SECONDS_PER_HOUR = 3600
 
 
 class DailyLimits:
-    __slots__ = ("counts", "day", "live_routers", "over_limit")
+    __slots__ = ("counts", "day", "hour", "hours", "live_routers", "over_limit", "shares")
 
     def __init__(self, day: int) -> None:
         self.day = day
+        #: The UTC hour of ``day`` (0..23) whose share of each limit is released (rule 10).
+        self.hour = 0
+        #: Hours since 1970-01-01 at the last ``advance`` (-1: none yet).
+        self.hours = -1
         self.counts: dict[tuple[str, str], int] = {}
         #: Live routers, from the heartbeats (at least 1: this one).
         self.live_routers = 1
         #: Picks counted on a pair already at its share (nowhere else to send them).
         self.over_limit = 0
+        #: This router's share by hourly_burst, then limit, for ``hour`` and ``live_routers``:
+        #: computed once per hour and value (there are a few), then only looked up.
+        self.shares: dict[float, dict[int, int]] = {}
 
     def roll(self, day: int) -> None:
         """Start a new day when ``day`` is not the current one."""
@@ -30,18 +43,39 @@ class DailyLimits:
             self.day = day
             self.counts = {}
 
-    def headroom(self, address: str, provider: str, limit: int) -> bool:
-        return self.counts.get((address, provider), 0) < limit // self.live_routers
+    def advance(self, hours: int) -> None:
+        """Move to the UTC hour ``hours`` (since 1970-01-01), starting a new day if it is one."""
+        day = hours // HOURS_PER_DAY
+        self.roll(day)
+        self.hours = hours
+        self.hour = hours - day * HOURS_PER_DAY
+        self.shares = {}
 
-    def count(self, address: str, provider: str, limit: int) -> None:
+    def share(self, limit: int, hourly_burst: float) -> int:
+        """This router's part of ``limit`` released by the end of the current hour."""
+        shares = self.shares.get(hourly_burst)
+        if shares is None:
+            shares = self.shares[hourly_burst] = {}
+        share = shares.get(limit)
+        if share is None:
+            share = shares[limit] = paced_limit(limit, self.hour, hourly_burst) // self.live_routers
+        return share
+
+    def headroom(self, address: str, provider: str, limit: int, hourly_burst: float) -> bool:
+        return self.counts.get((address, provider), 0) < self.share(limit, hourly_burst)
+
+    def count(self, address: str, provider: str, limit: int, hourly_burst: float) -> None:
         key = (address, provider)
         n = self.counts.get(key, 0) + 1
         self.counts[key] = n
-        if n > limit // self.live_routers:
+        if n > self.share(limit, hourly_burst):
             self.over_limit += 1
 
     def set_live_routers(self, n: int) -> None:
-        self.live_routers = max(1, n)
+        n = max(1, n)
+        if n != self.live_routers:
+            self.live_routers = n
+            self.shares = {}
 
     def seed(self, day: int, rows: Iterable[tuple[str, str, int]]) -> None:
         """Start from what PostgreSQL already counted today, this router's 1/N of it.

@@ -1,4 +1,4 @@
-"""The pick: a deterministic weighted choice of a sending IP (SPEC rules 3, 5, 8).
+"""The pick: a deterministic weighted choice of a sending IP (SPEC rules 3, 5, 8, 10).
 
 Pure: the same (account_id, message_id), entries and headroom give the same answer in
 every process on every machine. The hash is BLAKE2b, never ``hash()`` (salted per
@@ -23,8 +23,9 @@ DEDICATED = types_pb2.POOL_TYPE_DEDICATED
 _UNIT = 2.0**-53
 _LOW64 = (1 << 64) - 1
 
-#: ``headroom(address, provider, limit)``: whether one more pick fits in the pair's limit today.
-Headroom = Callable[[str, str, int], bool]
+#: ``headroom(address, provider, limit, hourly_burst)``: whether one more pick fits in the
+#: pair's limit today, as released by the current hour (rule 10).
+Headroom = Callable[[str, str, int, float], bool]
 
 
 class Choice(NamedTuple):
@@ -34,8 +35,9 @@ class Choice(NamedTuple):
     #: A limited pair was full, so the pick went elsewhere.
     overflow: bool
     #: The limit of the chosen (dedicated) pair, ``None`` when it has none: the caller
-    #: counts the pick against it.
+    #: counts the pick against it, paced by ``hourly_burst``.
     limit: int | None
+    hourly_burst: float
 
 
 class NoGeneralPool(LookupError):
@@ -84,8 +86,9 @@ def pick(
         if i >= len(cumulative):
             i = len(cumulative) - 1
         limit = route.limits[i]
-        if limit is None or headroom(route.addresses[i], provider, limit):
-            return Choice(route.addresses[i], account.pool_id, DEDICATED, False, limit)
+        burst = route.hourly_burst
+        if limit is None or headroom(route.addresses[i], provider, limit, burst):
+            return Choice(route.addresses[i], account.pool_id, DEDICATED, False, limit, burst)
         # The pair is full: store.overflow says where the message goes instead.
         other = -1
         if account.dedicated:
@@ -95,22 +98,23 @@ def pick(
             other = _other_with_headroom(route, i, provider, rest, headroom)
         to = overflow_to(account.dedicated, other >= 0, region is not None and bool(region.addresses))
         if to == "pool":
-            return Choice(route.addresses[other], account.pool_id, DEDICATED, True, route.limits[other])
+            return Choice(route.addresses[other], account.pool_id, DEDICATED, True, route.limits[other], burst)
         if to == "over_limit":  # the caller counts the message over the pair's limit
-            return Choice(route.addresses[i], account.pool_id, DEDICATED, False, limit)
+            return Choice(route.addresses[i], account.pool_id, DEDICATED, False, limit, burst)
         assert region is not None
-        return Choice(region.addresses[k % len(region.addresses)], region.pool_id, GENERAL, True, None)
+        return Choice(region.addresses[k % len(region.addresses)], region.pool_id, GENERAL, True, None, 0.0)
     if region is None or not region.addresses:
         raise NoGeneralPool(region_name)
-    return Choice(region.addresses[k % len(region.addresses)], region.pool_id, GENERAL, False, None)
+    return Choice(region.addresses[k % len(region.addresses)], region.pool_id, GENERAL, False, None, 0.0)
 
 
 def _other_with_headroom(route: CompiledRoute, full: int, provider: str, v: float, headroom: Headroom) -> int:
     """A weighted choice among the pool's other IPs that still have headroom; -1 if none."""
+    burst = route.hourly_burst
     eligible = [
         i
         for i, (address, limit) in enumerate(zip(route.addresses, route.limits, strict=True))
-        if i != full and (limit is None or headroom(address, provider, limit))
+        if i != full and (limit is None or headroom(address, provider, limit, burst))
     ]
     if not eligible:
         return -1

@@ -52,6 +52,9 @@ class CompiledRoute:
     limits: tuple[int | None, ...]
     #: Whether any pair has a limit (else the limit counters are never consulted).
     limited: bool
+    #: The account's ``hourly_burst`` (rule 10: how fast the limits are released through
+    #: the day; 0 = all at once), from its entry.
+    hourly_burst: float
 
 
 @dataclass(slots=True)  # never mutated; not frozen because frozen __init__ is ~2x slower to load
@@ -81,7 +84,7 @@ class CompiledRegion:
     version: int
 
 
-def compile_route(route: ProviderRoute | StoredRoute) -> CompiledRoute | None:
+def compile_route(route: ProviderRoute | StoredRoute, hourly_burst: float = 0.0) -> CompiledRoute | None:
     share = route.dedicated_share
     if not share > 0:
         return None
@@ -107,6 +110,7 @@ def compile_route(route: ProviderRoute | StoredRoute) -> CompiledRoute | None:
         tuple(normalised),
         tuple(limits),
         limits.count(None) < len(limits),
+        hourly_burst,
     )
 
 
@@ -143,7 +147,7 @@ def compile_account(entry: AccountRoute | StoredAccount, version: int) -> Compil
     routes: dict[str, CompiledRoute] = {}
     if entry.management_type != "general":
         for provider, route in entry.providers.items():
-            compiled = compile_route(route)
+            compiled = compile_route(route, entry.hourly_burst)
             if compiled is not None:
                 routes[provider] = compiled
     return CompiledAccount(

@@ -134,9 +134,10 @@ SELECT * FROM policy
 FOR UPDATE
 
 -- name: mgmt_policy_update
--- Parameters $1-$17 are the policy's columns in the order of store/policy_columns.py
--- COLUMNS (the fields of store.policy_settings.Policy, rates as percentages), then $18 the key
--- id that changes it. tests/unit/test_policy_limits.py checks the two orders agree.
+-- Parameters $1-$23 are the policy's columns in the order of store/policy_columns.py
+-- COLUMNS (the fields of store.policy_settings.Policy, rates as percentages, provider_schedules
+-- as JSON text), then $24 the key id that changes it. tests/unit/test_policy_limits.py checks
+-- the two orders agree.
 UPDATE policy SET
     history_window_days = $1, dedicated_threshold_30d = $2, general_threshold_30d = $3,
     min_active_days = $4, ip_daily_capacity = $5, max_ips_per_account = $6,
@@ -144,7 +145,9 @@ UPDATE policy SET
     hold_bounce_percent = $11, hold_complaint_percent = $12, hold_deferral_percent = $13,
     step_back_bounce_percent = $14, step_back_complaint_percent = $15,
     expected_volume_days = $16, mailbox_providers = $17::text[],
-    updated_by = $18, updated_at = now()
+    advance_fraction = $18, warmup_rules = $19, hourly_burst = $20, same_day_min_outcomes = $21,
+    throttle_pause_minutes = $22, provider_schedules = $23::jsonb,
+    updated_by = $24, updated_at = now()
 RETURNING *
 
 -- name: mgmt_policy_audit

@@ -144,6 +144,23 @@ def test_cli_errors_are_one_clean_line_and_a_non_zero_exit(served: tuple[ServerP
     assert json.loads(shown)["dedicated_threshold_30d"] == 300_000
     assert "300,000" in cli.run("policy", "show").stdout
 
+    # The v2 settings (SPEC §2): set, shown, a provider's schedule set and removed by PROVIDER:LIMITS.
+    shown = cli.run(
+        "policy", "set", "advance_fraction=0.8", "warmup_rules=v1", "hourly_burst=0", "same_day_min_outcomes=500",
+        "throttle_pause_minutes=30", "provider_schedules=microsoft:100,300", "provider_schedules=yahoo:50", "--json",
+    ).stdout  # fmt: skip
+    values = json.loads(shown)
+    assert (values["advance_fraction"], values["warmup_rules"], values["hourly_burst"]) == (0.8, "v1", 0.0)
+    assert (values["same_day_min_outcomes"], values["throttle_pause_minutes"]) == (500, 30)
+    assert values["provider_schedules"] == {"microsoft": [100, 300], "yahoo": [50]}
+    lines = cli.run("policy", "set", "provider_schedules=yahoo:").stdout.splitlines()
+    assert any(line.split() == ["provider_schedules", "microsoft:100,300"] for line in lines), lines
+    assert any(line.split() == ["warmup_rules", "v1"] for line in lines), lines
+    result = cli.run("policy", "set", "provider_schedules=100,300", check=False)
+    assert result.returncode == 2 and "PROVIDER:LIMITS" in result.stderr  # a usage error, before any call
+    result = cli.run("policy", "set", "hourly_burst=0.5", check=False)
+    assert result.returncode == 1 and "policy.hourly_burst must be 0 (pacing off)" in result.stderr
+
 
 def test_an_account_created_in_a_region_of_its_own_is_routed_there(served: tuple[ServerProcess, Cli]) -> None:
     """The red team's reproduction: general IPs in `loopback` only, an account created there;

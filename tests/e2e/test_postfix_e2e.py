@@ -54,7 +54,9 @@ MESSAGES = {"acme.example": 240, "small.example": 60}
 #: acme's daily volume per provider in its imported history. With the dedicated threshold
 #: lowered to 30,000 (30 days x 1,200 is above it) acme gets a dedicated IP, whose first
 #: warm-up stage (200 a day per provider) carries half of the 400 expected: both pools
-#: carry acme's mail, and 80 messages per provider stay far below the IP's limit.
+#: carry acme's mail, and 80 messages per provider stay below the IP's limit (in the first
+#: UTC hour, hourly pacing releases 17 of the 200: the rest overflows to the general pool,
+#: so both pools carry acme's mail at any hour).
 DAILY_PER_PROVIDER = 400
 
 

@@ -22,6 +22,7 @@ from server.management.servicer import ManagementServicer
 from store import queries
 from store.account_figures import AccountFigures, IPFigures
 from store.database import create_pool
+from store.policy_columns import policy_from_columns
 from workers.rebalance.run import rebalance
 
 pytestmark = pytest.mark.integration
@@ -727,6 +728,84 @@ async def test_update_policy_changes_only_the_fields_set_and_is_audited(api: Api
         "UpdatePolicy", management_pb2.UpdatePolicyRequest(policy=types_pb2.Policy(warmup_schedule=[100, 1000, 10000]))
     )
     assert list(schedule.warmup_schedule) == [100, 1000, 10000]
+
+
+async def test_update_policy_carries_each_v2_setting_through_postgresql(api: Api) -> None:
+    """SPEC §2 "Settings added in v2": each is stored, read back, and read by the rebalancer."""
+    before = await api.call("GetPolicy", management_pb2.GetPolicyRequest(), "view")
+    assert (before.advance_fraction, before.warmup_rules, before.hourly_burst) == (0.9, "v2", 2.0)
+    assert (before.same_day_min_outcomes, before.throttle_pause_minutes) == (200, 60)
+    assert list(before.provider_schedules) == []
+    for update in (
+        types_pb2.Policy(advance_fraction=0.75),
+        types_pb2.Policy(warmup_rules="v1"),
+        types_pb2.Policy(hourly_burst=0.0),  # pacing off: 0 is a value, not "unset"
+        types_pb2.Policy(same_day_min_outcomes=500),
+        types_pb2.Policy(throttle_pause_minutes=1440),
+    ):
+        after = await api.call("UpdatePolicy", management_pb2.UpdatePolicyRequest(policy=update))
+        (field, value), *_ = update.ListFields()
+        assert getattr(after, field.name) == value
+    schedules = [
+        types_pb2.ProviderSchedule(provider="microsoft", limits=[100, 300, 1_000]),
+        types_pb2.ProviderSchedule(provider="yahoo", limits=[50]),
+    ]
+    after = await api.call(
+        "UpdatePolicy", management_pb2.UpdatePolicyRequest(policy=types_pb2.Policy(provider_schedules=schedules))
+    )
+    assert list(after.provider_schedules) == schedules
+    stored = await api.call("GetPolicy", management_pb2.GetPolicyRequest(), "view")
+    assert stored == after and (stored.advance_fraction, stored.warmup_rules) == (0.75, "v1")
+    assert (stored.hourly_burst, stored.same_day_min_outcomes, stored.throttle_pause_minutes) == (0.0, 500, 1440)
+    # The rebalancer's reading of the same row.
+    policy = policy_from_columns(await api.db.fetchrow(queries.load()["worker_policy"]))
+    assert policy.provider_schedules == {"microsoft": (100, 300, 1_000), "yahoo": (50,)}
+    assert policy.schedule_for("google") == tuple(stored.warmup_schedule) and policy.hourly_burst == 0.0
+    # An entry with no limits removes that provider's schedule; the others stay.
+    removed = await api.call(
+        "UpdatePolicy",
+        management_pb2.UpdatePolicyRequest(
+            policy=types_pb2.Policy(provider_schedules=[types_pb2.ProviderSchedule(provider="yahoo")])
+        ),
+    )
+    assert list(removed.provider_schedules) == schedules[:1]
+    audit = await api.db.fetch("SELECT old_policy, new_policy FROM policy_audit ORDER BY id")
+    assert len(audit) == 7
+    assert json.loads(audit[-1]["old_policy"])["provider_schedules"] == {"microsoft": [100, 300, 1000], "yahoo": [50]}
+    assert json.loads(audit[-1]["new_policy"])["provider_schedules"] == {"microsoft": [100, 300, 1000]}
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        (types_pb2.Policy(advance_fraction=0.0), "policy.advance_fraction must be a fraction in (0, 1], got 0.0"),
+        (types_pb2.Policy(advance_fraction=1.5), "policy.advance_fraction must be a fraction in (0, 1], got 1.5"),
+        (types_pb2.Policy(warmup_rules="v3"), "policy.warmup_rules must be one of v1, v2, got 'v3'"),
+        (types_pb2.Policy(hourly_burst=0.5), "policy.hourly_burst must be 0 (pacing off) or a number in [1, 24]"),
+        (types_pb2.Policy(hourly_burst=25.0), "policy.hourly_burst must be 0 (pacing off) or a number in [1, 24]"),
+        (types_pb2.Policy(same_day_min_outcomes=0), "policy.same_day_min_outcomes must be a whole number >= 1"),
+        (types_pb2.Policy(throttle_pause_minutes=0), "policy.throttle_pause_minutes must be a whole number >= 1"),
+        (types_pb2.Policy(throttle_pause_minutes=1441), "policy.throttle_pause_minutes must be a whole number <= 1440"),
+        (
+            types_pb2.Policy(provider_schedules=[types_pb2.ProviderSchedule(provider="gmail", limits=[1])]),
+            "policy.provider_schedules names 'gmail', which is not one of policy.mailbox_providers",
+        ),
+        (
+            types_pb2.Policy(provider_schedules=[types_pb2.ProviderSchedule(provider="microsoft", limits=[5, 1])]),
+            "policy.provider_schedules[microsoft] must not decrease",
+        ),
+        (
+            types_pb2.Policy(provider_schedules=[types_pb2.ProviderSchedule(provider="apple", limits=[3_000_000])]),
+            "policy.provider_schedules[apple][0] (3000000) must be <= policy.ip_daily_capacity (2500000)",
+        ),
+    ],
+)
+async def test_update_policy_refuses_v2_settings_out_of_bounds(
+    api: Api, policy: types_pb2.Policy, message: str
+) -> None:
+    code, got = await api.fails("UpdatePolicy", management_pb2.UpdatePolicyRequest(policy=policy))
+    assert code == Code.INVALID_ARGUMENT and got.startswith(message), got
+    assert await api.db.fetchval("SELECT count(*) FROM policy_audit") == 0
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,8 @@ import pytest
 from store import queries, schema
 from store.database import connect
 from store.migrate import apply_migrations, available_migrations, pending_migrations
+from store.policy_columns import policy_from_columns
+from store.policy_settings import Policy
 from tests.support.databases import DatabaseFactory
 
 
@@ -47,3 +49,22 @@ async def test_concurrent_runs_apply_each_migration_once(databases: DatabaseFact
     async with connect(url) as conn:
         rows = await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")
     assert [r["version"] for r in rows] == everything
+
+
+async def test_the_v2_policy_migration_keeps_the_stored_settings_and_adds_the_defaults(
+    databases: DatabaseFactory,
+) -> None:
+    """A v1 database (migrations 1-4) with a changed policy reads, after 0005, as that policy
+    with SPEC §2's v2 defaults (store/policy_settings.py): nothing an operator set is lost."""
+    url = await databases.create(migrated=False)
+    q = queries.load()
+    async with connect(url) as conn:
+        await conn.execute(q["create_migrations_table"])
+        for migration in available_migrations()[:4]:
+            await conn.execute(migration.sql)
+            await conn.execute(q["record_migration"], migration.version, migration.name)
+        await conn.execute("UPDATE policy SET dedicated_threshold_30d = 300000, warmup_schedule = '{100,1000}'")
+        assert [m.name for m in await apply_migrations(conn)] == ["policy_v2"]
+        policy = policy_from_columns(await conn.fetchrow(q["worker_policy"]))
+    assert policy == Policy(dedicated_threshold_30d=300_000, warmup_schedule=(100, 1000))
+    assert (policy.advance_fraction, policy.warmup_rules, policy.provider_schedules) == (0.9, "v2", {})

@@ -70,6 +70,7 @@ async def test_an_account_over_the_threshold_gets_a_pool_and_a_route(
     entry = await db.fetchrow("SELECT version, entry::text AS entry FROM routing_entries WHERE key = 'acme'")
     route = AccountRoute.from_json(entry["entry"])
     assert route.management_type == "transition" and route.pool_id == "dedicated:acme"
+    assert route.hourly_burst == 2.0  # the policy's: routers pace its limits by the hour (rule 10)
     google = route.route_for("google")
     assert google is not None and 0 < google.dedicated_share < 1
     small = await db.fetchrow(

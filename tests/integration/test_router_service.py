@@ -8,6 +8,7 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
@@ -18,6 +19,7 @@ from sendingip.v1 import management_pb2, router_pb2, types_pb2
 from server.auth.store import create_key
 from server.authz import Authorizer, Denial, Metadata, Permission
 from store.database import connect, with_database
+from store.hourly_pacing import paced_limit
 from tests.support import http_client
 from tests.support.history import history, wait_history
 from tests.support.inprocess import QUICK, InProcessServer, Servers, http_stack, server_config
@@ -189,6 +191,23 @@ async def test_a_warming_pair_overflows_at_its_share_of_the_limit(
     assert (await router.stub.SelectSendingIP(_req(0, retry=True))).overflow
     assert router.runtime.limits.counts == {(DEDICATED_IPS[0], "google"): 5}
     assert "sendingip_router_overflow_total 7.0" in router.metrics()
+
+
+async def test_a_warming_pair_takes_only_what_this_utc_hour_releases(
+    db: asyncpg.Connection, db_url: str, start_router: StartRouter
+) -> None:
+    """Rule 10 with the real clock: at burst 1 a limit of 48 releases 2 picks an hour."""
+    await seed_region(db)
+    paced = replace(account_route("acme", share=1.0, limits=(48, 48), weights=(1.0, 0.0)), hourly_burst=1.0)
+    await publish(db, paced)
+    router: Router = await start_router(db_url)
+    hours = {time.gmtime().tm_hour}
+    answers = [await router.stub.SelectSendingIP(_req(i)) for i in range(60)]
+    hours.add(time.gmtime().tm_hour)  # the hour may turn during the test: either share is right
+    dedicated = sum(a.pool_type == types_pb2.POOL_TYPE_DEDICATED for a in answers)
+    assert dedicated in {paced_limit(48, h, 1.0) for h in hours}
+    assert all(a.overflow == (a.ip in GENERAL_IPS) for a in answers)  # past the hour's share: overflow
+    assert f"sendingip_router_overflow_total {60 - dedicated}.0" in router.metrics()
 
 
 async def test_a_routing_update_reaches_the_running_router_by_notify(

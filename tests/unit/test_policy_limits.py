@@ -19,13 +19,14 @@ from sendingip.v1 import types_pb2
 from server.management import policy as api_policy
 from server.management.errors import InvalidArgument
 from store import queries
-from store.policy_columns import COLUMNS, PERCENT_COLUMNS, policy_from_columns
+from store.policy_columns import COLUMNS, PERCENT_COLUMNS, column_parameters, column_values, policy_from_columns
 from store.policy_limits import MAX_STAGES, WHOLE_NUMBER_BOUNDS
-from workers.policy import Policy, policy_from_mapping
+from workers.policy import Policy, policy_from_mapping, policy_to_mapping
 from workers.simulate.scenario import ScenarioError, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
-#: The policy row as migration 0001 creates it (percentages).
+#: The policy row as migrations 0001 and 0005 create it (percentages; provider_schedules as
+#: ``column_values`` holds it, a dict).
 ROW_DEFAULTS: dict[str, Any] = {
     **{name: value for name, value in dataclasses.asdict(Policy()).items() if name not in PERCENT_COLUMNS},
     "hold_bounce_percent": 5.0,
@@ -157,3 +158,94 @@ def test_the_update_statement_takes_its_parameters_in_the_columns_order() -> Non
     assigned = re.findall(r"(\w+) = \$(\d+)", sql)
     assert [name for name, _ in assigned] == [*COLUMNS, "updated_by"]
     assert [int(n) for _, n in assigned] == list(range(1, len(COLUMNS) + 2))
+
+
+# The settings added in v2 (SPEC §2): the same one check, the same words at every door.
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "accepted"),
+    [
+        *[("advance_fraction", v, ok) for v, ok in [(-0.1, False), (0.0, False), (1e-6, True), (0.9, True)]],
+        *[("advance_fraction", v, ok) for v, ok in [(1.0, True), (1.01, False), (float("nan"), False)]],
+        *[("hourly_burst", v, ok) for v, ok in [(-1.0, False), (0.0, True), (0.5, False), (0.99, False)]],
+        *[("hourly_burst", v, ok) for v, ok in [(1.0, True), (2.0, True), (24.0, True), (24.5, False)]],
+        ("hourly_burst", float("inf"), False),
+        *[("warmup_rules", v, ok) for v, ok in [("v1", True), ("v2", True), ("v3", False), ("V2", False), ("", False)]],
+    ],
+)
+def test_every_v2_bound_is_the_same_at_every_door(field: str, value: Any, accepted: bool) -> None:
+    settings = _settings(**{field: value})
+    _same_answer(_api(**{field: value}), settings, _scenario(**{field: value}))
+    assert (settings is None) == accepted, settings
+    if settings is not None:
+        assert settings.startswith(f"{field} must be ")
+
+
+def test_the_v2_whole_numbers_have_their_bounds() -> None:
+    assert WHOLE_NUMBER_BOUNDS["same_day_min_outcomes"][0] == 1
+    assert WHOLE_NUMBER_BOUNDS["throttle_pause_minutes"] == (1, 1440)
+    assert _settings(throttle_pause_minutes=1441) == "throttle_pause_minutes must be a whole number <= 1440, got 1441"
+    assert _api(same_day_min_outcomes=0) == "policy.same_day_min_outcomes must be a whole number >= 1, got 0"
+    assert _settings(throttle_pause_minutes=1.5) == "throttle_pause_minutes must be a whole number, got 1.5"
+
+
+@pytest.mark.parametrize(
+    ("schedules", "named"),
+    [
+        ({"gmail": [100, 200]}, "provider_schedules names 'gmail', which is not one of mailbox_providers"),
+        ({"microsoft": []}, "provider_schedules[microsoft] must have at least one stage"),
+        ({"microsoft": [1] * (MAX_STAGES + 1)}, "provider_schedules[microsoft] must have at most"),
+        ({"microsoft": [0, 200]}, "provider_schedules[microsoft][0] must be a whole number >= 1"),
+        ({"microsoft": [500, 200]}, "provider_schedules[microsoft] must not decrease"),
+        ({"yahoo": [200, 3_000_000]}, "provider_schedules[yahoo][1] (3000000) must be <= ip_daily_capacity"),
+        ({"microsoft": [100, 2.5]}, "provider_schedules[microsoft][1] must be a whole number >= 1"),
+    ],
+)
+def test_a_provider_schedule_follows_the_warmup_schedule_rules_at_every_door(
+    schedules: dict[str, list[Any]], named: str
+) -> None:
+    settings = _settings(provider_schedules=schedules)
+    _same_answer(_api(provider_schedules=schedules), settings, _scenario(provider_schedules=schedules))
+    assert settings is not None and settings.startswith(named), settings
+
+
+def test_a_provider_schedule_is_the_providers_and_the_others_keep_the_default() -> None:
+    schedules = {"microsoft": [100, 300, 1_000], "apple": [50]}
+    assert _api(provider_schedules=schedules) is None and _scenario(provider_schedules=schedules) is None
+    policy = policy_from_mapping({"provider_schedules": schedules})
+    assert policy.provider_schedules == {"apple": (50,), "microsoft": (100, 300, 1_000)}
+    assert policy.schedule_for("microsoft") == (100, 300, 1_000)
+    assert policy.schedule_for("google") == policy.warmup_schedule
+    assert policy_from_mapping(policy_to_mapping(policy)) == policy
+    # A schedule must name a provider the policy tracks, also after mailbox_providers changes.
+    refused = _settings(provider_schedules={"apple": [50]}, mailbox_providers=["google", "other"])
+    assert refused is not None and refused.startswith("provider_schedules names 'apple'")
+    assert _settings(provider_schedules=[["microsoft", [1]]]) is not None
+
+
+def test_the_row_holds_provider_schedules_as_json_text() -> None:
+    """asyncpg reads a jsonb column as its text; the row converts like the settings."""
+    row = {**ROW_DEFAULTS, "provider_schedules": '{"microsoft": [100, 300]}', "warmup_rules": "v1"}
+    policy = policy_from_columns(row)
+    assert policy.provider_schedules == {"microsoft": (100, 300)} and policy.warmup_rules == "v1"
+    values = column_values(row)
+    assert values["provider_schedules"] == {"microsoft": [100, 300]}
+    parameters = column_parameters(values)
+    assert parameters[COLUMNS.index("provider_schedules")] == '{"microsoft": [100, 300]}'
+    assert len(parameters) == len(COLUMNS)
+
+
+def test_an_update_sets_or_removes_one_providers_schedule_and_leaves_the_others() -> None:
+    row = {**ROW_DEFAULTS, "provider_schedules": '{"microsoft": [100, 300], "yahoo": [50]}'}
+    unchanged = api_policy.merged(row, types_pb2.Policy(hourly_burst=0.0))
+    assert unchanged["provider_schedules"] == {"microsoft": [100, 300], "yahoo": [50]}
+    assert unchanged["hourly_burst"] == 0.0 and unchanged["advance_fraction"] == 0.9
+    update = types_pb2.Policy(
+        provider_schedules=[
+            types_pb2.ProviderSchedule(provider="apple", limits=[10, 20]),
+            types_pb2.ProviderSchedule(provider="yahoo"),  # no limits: back to warmup_schedule
+            types_pb2.ProviderSchedule(provider="google"),  # had none: nothing to remove
+        ]
+    )
+    assert api_policy.merged(row, update)["provider_schedules"] == {"apple": [10, 20], "microsoft": [100, 300]}

@@ -2,16 +2,18 @@
 
 A small policy (short schedule, low thresholds, small capacity) lets every rule fire
 within a few dozen days: assignment, warm-up with holds and step-backs, Dedicated,
-scale-out, scale-in, quarantine, the return to General, pauses.
+scale-out, scale-in, quarantine, the return to General, pauses. The random histories run
+under the v2 warm-up rules (the default) and under v1 (``warmup_rules = "v1"``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +30,11 @@ from workers.policy import (
     Policy,
     PoolIP,
     ReleaseToQuarantine,
+    days_in_window,
     decide,
+    judge_day,
+    provider_caps,
+    summarize,
 )
 
 POLICY = Policy(
@@ -43,6 +49,7 @@ POLICY = Policy(
     quarantine_days=3,
     expected_volume_days=3,
 ).validate()
+V1 = replace(POLICY, warmup_rules="v1")
 START = date(2025, 1, 1)
 PROVIDERS = POLICY.mailbox_providers
 EPS = 1e-9
@@ -138,7 +145,54 @@ def check_warming_pairs_within_limits(decision: Decision) -> None:
                 assert planned <= ip.daily_limit * (1 + 1e-9) + 1e-6, (provider, ip, e)
 
 
-def step_all(accounts: Sequence[Account], index: int, inventory: list[str], quarantine: list[tuple[date, str]]) -> None:
+def replay_v2(
+    policy: Policy, old: PairState, window: Sequence[DayHistory], today: date, cap: int
+) -> tuple[int, list[tuple[date, int, int]]]:
+    """Rule 2 (v2) written out again from SPEC §2: the stage the history explains, and the
+    (day, carried, limit) of each advance."""
+    stage, advances = old.stage, []
+    schedule = policy.warmup_schedule
+    for h in sorted(window, key=lambda h: h.day):
+        if old.evaluated_through is None or not old.evaluated_through < h.day < today:
+            continue
+        pd = h.pairs.get((old.address, old.provider))
+        verdict = judge_day(policy, pd.outcomes)[0] if pd is not None else "advance"
+        if verdict == "step_back":
+            stage = max(stage - 1, 0)
+        elif verdict == "advance" and stage < len(schedule) and pd is not None:
+            limit = min(schedule[stage], cap)
+            if pd.sent > 0 and pd.sent >= policy.advance_fraction * limit:
+                advances.append((h.day, pd.sent, limit))
+                stage += 1
+    return stage, advances
+
+
+def check_advances_explained(
+    policy: Policy, before: Mapping[tuple[str, str], PairState], decision: Decision, window: Sequence[DayHistory]
+) -> None:
+    """v2: every stage a pair gained is a day it carried ``advance_fraction`` of that day's
+    limit, and no day under it advanced the pair."""
+    today = date.fromisoformat(decision.figures.day)
+    caps = provider_caps(policy, summarize(policy, days_in_window(policy, window, today)).expected)
+    for pair in decision.pairs:
+        old = before.get((pair.address, pair.provider))
+        if old is None or old.evaluated_through is None or decision.account.paused:
+            continue
+        stage, advances = replay_v2(policy, old, window, today, caps[pair.provider])
+        assert pair.stage == stage, (pair, old, advances)
+        for _, carried, limit in advances:
+            assert carried >= policy.advance_fraction * limit
+        if advances:
+            event("v2 advance explained by history")
+
+
+def step_all(
+    accounts: Sequence[Account],
+    index: int,
+    inventory: list[str],
+    quarantine: list[tuple[date, str]],
+    policy: Policy = POLICY,
+) -> None:
     today = START + timedelta(days=index)
     for until, address in [q for q in quarantine if q[0] <= today]:
         quarantine.remove((until, address))
@@ -151,7 +205,7 @@ def step_all(accounts: Sequence[Account], index: int, inventory: list[str], quar
     for account in accounts:
         state = replace(account.state, paused=account.pauses[index])
         before = {(p.address, p.provider): p for p in account.pairs}
-        decision = decide(POLICY, state, account.pairs, account.window, inventory, today)
+        decision = decide(policy, state, account.pairs, account.window, inventory, today)
 
         # Management type moves only along the allowed edges.
         old, new = state.management_type, decision.account.management_type
@@ -184,11 +238,13 @@ def step_all(accounts: Sequence[Account], index: int, inventory: list[str], quar
                 assert pair.stage == old_pair.stage
             assert abs(pair.stage - old_pair.stage) <= days_sent
 
+        if policy.warmup_rules == "v2":
+            check_advances_explained(policy, before, decision, account.window)
         check_routes(decision)
         check_warming_pairs_within_limits(decision)
 
         # Idempotent: the same day again, with the output fed back, changes nothing.
-        again = decide(POLICY, decision.account, decision.pairs, account.window, inventory, today)
+        again = decide(policy, decision.account, decision.pairs, account.window, inventory, today)
         assert again.actions == ()
         assert again.account == decision.account
         assert again.pairs == decision.pairs
@@ -202,13 +258,16 @@ def step_all(accounts: Sequence[Account], index: int, inventory: list[str], quar
         account.window = account.window[-POLICY.history_window_days :]
 
 
+@pytest.mark.parametrize("policy", [POLICY, V1], ids=["v2", "v1"])
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenarios())
-def test_policy_properties_over_random_histories(scenario: tuple[int, list[Account], list[str]]) -> None:
+@given(scenario=scenarios())
+def test_policy_properties_over_random_histories(
+    policy: Policy, scenario: tuple[int, list[Account], list[str]]
+) -> None:
     days, accounts, inventory = scenario
     quarantine: list[tuple[date, str]] = []
     for index in range(days):
-        step_all(accounts, index, inventory, quarantine)
+        step_all(accounts, index, inventory, quarantine, policy)
     everywhere = [ip.address for a in accounts for ip in a.state.ips] + inventory + [a for _, a in quarantine]
     assert len(everywhere) == len(set(everywhere)), "an IP is in two places"
 
@@ -218,7 +277,8 @@ def test_policy_properties_over_random_histories(scenario: tuple[int, list[Accou
     st.lists(st.integers(min_value=0, max_value=3_000), min_size=10, max_size=10),
     st.integers(min_value=0, max_value=len(POLICY.warmup_schedule)),
 )
-def test_a_day_without_sending_never_advances_a_stage(volumes: list[int], stage: int) -> None:
+@pytest.mark.parametrize("policy", [POLICY, V1], ids=["v2", "v1"])
+def test_a_day_without_sending_never_advances_a_stage(policy: Policy, volumes: list[int], stage: int) -> None:
     today = START + timedelta(days=10)
     window = [
         DayHistory(START + timedelta(days=i), {"google": v}, {})  # the pool's pairs sent nothing
@@ -229,5 +289,37 @@ def test_a_day_without_sending_never_advances_a_stage(volumes: list[int], stage:
         "a", "r1", management_type="transition", transition_started_on=START, ips=(PoolIP("10.0.0.1", START),)
     )
     pairs = tuple(PairState("10.0.0.1", p, stage, START) for p in PROVIDERS)
-    decision = decide(POLICY, account, pairs, window, [], today)
+    decision = decide(policy, account, pairs, window, [], today)
     assert {p.stage for p in decision.pairs if p.address == "10.0.0.1"} == {stage}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=len(POLICY.warmup_schedule)),
+    st.integers(min_value=0, max_value=500),
+    st.floats(min_value=0.05, max_value=1.0),
+    st.integers(min_value=0, max_value=1),
+)
+def test_v2_a_pair_never_advances_on_a_day_it_carried_under_advance_fraction(
+    stage: int, carried: int, fraction: float, bounced: int
+) -> None:
+    policy = replace(POLICY, advance_fraction=fraction).validate()
+    today = START + timedelta(days=10)
+    yesterday = today - timedelta(days=1)
+    pair_day = PairDay(carried, Outcomes(carried - min(bounced, carried), 0, min(bounced, carried), 0))
+    window = [DayHistory(START + timedelta(days=i), {"google": 2_000}, {}) for i in range(9)]
+    window.append(DayHistory(yesterday, {"google": 2_000}, {("10.0.0.1", "google"): pair_day}))
+    account = AccountState(
+        "a", "r1", management_type="transition", transition_started_on=START, ips=(PoolIP("10.0.0.1", START),)
+    )
+    pairs = tuple(PairState("10.0.0.1", p, stage, yesterday - timedelta(days=1)) for p in PROVIDERS)
+    decision = decide(policy, account, pairs, window, [], today)
+    after = next(p.stage for p in decision.pairs if p.provider == "google")
+    if stage < policy.warm_stage:
+        cap = provider_caps(policy, {"google": 2_000.0})["google"]
+        limit = min(policy.warmup_schedule[stage], cap)
+        if carried == 0 or carried < fraction * limit:
+            assert after <= stage
+        else:
+            event("advanced")
+    assert after <= stage + 1

@@ -9,7 +9,7 @@ import pytest
 from sendingip.v1 import router_pb2, types_pb2
 from server.router.engine import Engine, NotLoaded
 from server.router.history_buffer import HistoryBuffer
-from server.router.limits import SECONDS_PER_DAY, DailyLimits
+from server.router.limits import SECONDS_PER_DAY, SECONDS_PER_HOUR, DailyLimits
 from server.router.repeats import BUCKET_SECONDS, WINDOW_SECONDS
 from server.router.table import RoutingTable, compile_account, compile_region
 from store.routing_entry import AccountRoute, DedicatedIP, ProviderRoute, RegionRoute
@@ -27,7 +27,9 @@ class Clock:
         return self.now
 
 
-def _engine(management_type: str = "transition", limit: int | None = 100, share: float = 1.0) -> tuple[Engine, Clock]:
+def _engine(
+    management_type: str = "transition", limit: int | None = 100, share: float = 1.0, burst: float = 0.0
+) -> tuple[Engine, Clock]:
     table = RoutingTable(loaded=True)
     table.regions["us-east"] = compile_region(RegionRoute("us-east", "general-us-east", GENERAL), 3)
     entry = AccountRoute(
@@ -37,6 +39,7 @@ def _engine(management_type: str = "transition", limit: int | None = 100, share:
         date(2024, 10, 5),
         "dedicated-acme",
         {"other": ProviderRoute(share, (DedicatedIP("198.51.100.1", 1.0, limit),))},
+        hourly_burst=burst,
     )
     table.accounts["acme"] = compile_account(entry, 5)
     clock = Clock()
@@ -76,6 +79,71 @@ def test_counters_start_over_at_utc_midnight() -> None:
     assert not engine.select(_req(99), "google").overflow
     days = {key[0] for key in engine.history.pending}
     assert days == {DAY, DAY + 1}
+
+
+# -- pacing: the limit released by the UTC hour (SPEC rule 10) -----------------------------
+
+
+def _dedicated_picks(engine: Engine, n: int, first: int = 0) -> int:
+    answers = [engine.select(_req(i), "google") for i in range(first, first + n)]
+    return sum(a.pool_type == types_pb2.POOL_TYPE_DEDICATED for a in answers)
+
+
+def _at_hour(clock: Clock, hour: int) -> None:
+    clock.now = DAY * SECONDS_PER_DAY + hour * SECONDS_PER_HOUR + 1800.0
+
+
+def test_in_hour_0_a_pair_takes_its_hours_share_then_overflows() -> None:
+    engine, clock = _engine(limit=2400, burst=2.0)
+    _at_hour(clock, 0)
+    assert _dedicated_picks(engine, 250) == 200  # ceil(2400 x 1 x 2 / 24)
+    assert engine.overflows == 50 and engine.limits.over_limit == 0
+
+
+def test_the_next_hour_releases_the_next_share_without_resetting_the_count() -> None:
+    engine, clock = _engine(limit=2400, burst=2.0)
+    _at_hour(clock, 0)
+    assert _dedicated_picks(engine, 250) == 200
+    _at_hour(clock, 1)
+    assert _dedicated_picks(engine, 250, first=250) == 200  # 400 by the end of hour 1
+    assert engine.limits.counts == {("198.51.100.1", "google"): 400}
+
+
+def test_from_hour_11_the_whole_limit_is_released_at_burst_2() -> None:
+    engine, clock = _engine(limit=2400, burst=2.0)
+    _at_hour(clock, 11)
+    assert _dedicated_picks(engine, 2500) == 2400
+
+
+def test_with_2_live_routers_each_takes_half_of_the_hours_share() -> None:
+    engine, clock = _engine(limit=2400, burst=2.0)
+    engine.limits.set_live_routers(2)
+    _at_hour(clock, 0)
+    assert _dedicated_picks(engine, 250) == 100
+
+
+def test_a_change_of_live_routers_within_the_hour_changes_the_share_at_once() -> None:
+    engine, clock = _engine(limit=2400, burst=2.0)
+    _at_hour(clock, 5)  # 1200 released
+    assert _dedicated_picks(engine, 500) == 500
+    engine.limits.set_live_routers(4)  # 300 each now: this router is past its share
+    assert _dedicated_picks(engine, 10, first=500) == 0
+    engine.limits.set_live_routers(1)
+    assert _dedicated_picks(engine, 10, first=510) == 10
+
+
+def test_with_pacing_off_the_whole_limit_is_there_from_midnight() -> None:
+    engine, clock = _engine(limit=2400, burst=0.0)
+    _at_hour(clock, 0)
+    assert _dedicated_picks(engine, 2500) == 2400
+
+
+def test_a_pair_past_its_hours_share_with_nowhere_else_is_counted_over_limit() -> None:
+    engine, clock = _engine(limit=2400, burst=2.0)
+    del engine.table.regions["us-east"]
+    _at_hour(clock, 0)
+    assert _dedicated_picks(engine, 210) == 210  # never refused: the full pair carries it
+    assert (engine.overflows, engine.limits.over_limit) == (0, 10)
 
 
 def test_a_retry_gets_the_same_answer_and_is_not_counted() -> None:

@@ -32,11 +32,11 @@ def _account(management_type: str = "transition", **providers: ProviderRoute) ->
     return compile_account(route, 9)
 
 
-def _unlimited(_address: str, _provider: str, _limit: int) -> bool:
+def _unlimited(_address: str, _provider: str, _limit: int, _burst: float) -> bool:
     return True
 
 
-def _full(_address: str, _provider: str, _limit: int) -> bool:
+def _full(_address: str, _provider: str, _limit: int, _burst: float) -> bool:
     return False
 
 
@@ -142,7 +142,7 @@ def test_a_dedicated_pair_at_its_limit_overflows_to_the_pool_ips_with_headroom()
         ),
     )
 
-    def only_1_full(address: str, _provider: str, _limit: int) -> bool:
+    def only_1_full(address: str, _provider: str, _limit: int, _burst: float) -> bool:
         return address != "198.51.100.1"
 
     seen: Counter[tuple[str, bool]] = Counter()
@@ -160,7 +160,7 @@ def test_a_dedicated_pair_at_its_limit_overflows_to_the_pool_ips_with_headroom()
     assert _within(seen[("198.51.100.2", True)], seen[("198.51.100.2", True)] + seen[("198.51.100.3", True)], 0.5)
 
     # With every limited IP full, only the warm one is left; with none left, the general pool.
-    def all_limited_full(_a: str, _p: str, _l: int) -> bool:
+    def all_limited_full(_a: str, _p: str, _l: int, _b: float) -> bool:
         return False
 
     assert {pick(account, REGION, "us-east", "other", *draw("a", str(i)), all_limited_full).ip for i in range(500)} >= {

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 
-from server.router.loader import apply_entry
-from server.router.table import RoutingTable, compile_account, compile_entry
+from server.router import snapshot
+from server.router.loader import apply_entries, apply_entry
+from server.router.pacing import Pacer
+from server.router.table import CompiledAccount, RoutingTable, compile_account, compile_entry
 from store.routing_entry import AccountRoute, DedicatedIP, ProviderRoute, RegionRoute
 
 ROUTE = AccountRoute(
@@ -21,6 +24,7 @@ ROUTE = AccountRoute(
         "google": ProviderRoute(0.25, (DedicatedIP("10.0.0.1", 0.5, 1000), DedicatedIP("10.0.0.2", 0.5, None))),
         "other": ProviderRoute(1.0, (DedicatedIP("10.0.0.1", 1.0, None), DedicatedIP("10.0.0.3", 0.0, 50))),
     },
+    hourly_burst=2.0,
 )
 
 
@@ -33,6 +37,32 @@ def test_entries_read_back_as_written() -> None:
 def test_the_router_compiles_the_stored_text_as_it_compiles_the_route() -> None:
     """The router compiles from the decoded text, producers' tests from the dataclasses: same result."""
     assert compile_entry("account", ROUTE.to_json(), 4) == compile_account(ROUTE, 4)
+
+
+def test_an_entry_written_before_pacing_reads_as_pacing_off() -> None:
+    """Rule 10 came after entries were stored: one without ``hourly_burst`` keeps its
+    whole daily limit from midnight, as it did, until the rebalancer writes it again."""
+    raw = json.loads(ROUTE.to_json())
+    del raw["hourly_burst"]
+    old = json.dumps(raw)
+    assert AccountRoute.from_json(old).hourly_burst == 0.0
+    compiled = compile_entry("account", old, 4)
+    assert isinstance(compiled, CompiledAccount)
+    assert {route.hourly_burst for route in compiled.routes.values()} == {0.0}
+    paced = compile_entry("account", ROUTE.to_json(), 4)
+    assert isinstance(paced, CompiledAccount)
+    assert {route.hourly_burst for route in paced.routes.values()} == {2.0}
+
+
+async def test_the_snapshot_keeps_the_pacing_of_an_entry(tmp_path: Path) -> None:
+    path = tmp_path / "routing.snapshot"
+    await snapshot.save(path, "db", 4, {("account", "acme"): (4, ROUTE.to_json())}, Pacer())
+    loaded = snapshot.load(path, "db")
+    assert loaded is not None
+    table = RoutingTable()
+    apply_entries(table, loaded[2])
+    assert table.accounts["acme"] == compile_account(ROUTE, 4)
+    assert table.accounts["acme"].routes["google"].hourly_burst == 2.0
 
 
 def _edited(change: dict[str, object]) -> str:

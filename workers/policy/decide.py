@@ -22,6 +22,7 @@ from workers.policy.model import (
     AssignIP,
     ChangeManagementType,
     DayHistory,
+    PairDay,
     PairState,
     PoolIP,
     ReleaseToQuarantine,
@@ -36,8 +37,16 @@ from workers.policy.sizing import (
     update_scale_in_streak,
 )
 from workers.policy.split import plan_routes, provider_caps
-from workers.policy.warmup import PairEvent, evaluate_pair, judge_day
-from workers.policy.window import WindowStats, days_in_window, summarize
+from workers.policy.warmup import (
+    PairEvent,
+    carried_enough,
+    day_limit,
+    evaluate_pair,
+    judge_day,
+    percent,
+    settled_pairs,
+)
+from workers.policy.window import WindowStats, days_in_window, peak_demand, summarize
 
 _ONE_DAY = timedelta(days=1)
 
@@ -110,6 +119,8 @@ class _Run:
     required: int
     carrying: Sequence[str]
     inventory: Sequence[str]
+    #: The window, oldest first.
+    days: list[DayHistory]
     management: ManagementType
     started: date | None
     streak: int
@@ -134,6 +145,7 @@ class _Run:
             required=required_ips(policy, stats.peak_daily_volume_30d),
             carrying=carrying_providers(policy, stats),
             inventory=inventory,
+            days=days,
             management=account.management_type,
             started=account.transition_started_on,
             streak=account.scale_in_streak,
@@ -142,6 +154,22 @@ class _Run:
 
     def active(self) -> list[PoolIP]:
         return [ip for ip in self.ips if not ip.draining]
+
+    def caps(self) -> dict[str, int]:
+        """Each provider's slice of one IP's daily capacity (``split.provider_caps``)."""
+        return provider_caps(self.policy, self.stats.expected)
+
+    def demand(self) -> dict[str, float]:
+        """Rule 4 (v2): per provider, the larger of the last days' peak and ``E_p``."""
+        peak = peak_demand(self.policy, self.days, self.day)
+        expected = self.stats.expected
+        return {p: max(float(peak[p]), expected[p]) for p in self.policy.mailbox_providers}
+
+    def settled(self) -> frozenset[tuple[str, str]]:
+        """Pairs that need no more warm-up (``warmup.settled_pairs``)."""
+        active = [ip.address for ip in self.active()]
+        stages = _stages(self.pair_map, self.ips)
+        return settled_pairs(self.policy, active, stages, self.carrying, self.caps(), self.demand())
 
     def assign(self, wanted: int) -> list[str]:
         """Up to ``wanted`` free IPs into the pool, each with fresh pairs at stage 0."""
@@ -176,6 +204,7 @@ def _release_drained(run: _Run, ips: Iterable[PoolIP]) -> None:
 def _advance_pairs(run: _Run, pairs: Iterable[PairState], days: list[DayHistory]) -> None:
     """Warm-up (rule 2): apply to each pair the days it has not seen yet."""
     known = {(p.address, p.provider): p for p in pairs}
+    caps = run.caps() if known else {}
     for ip in run.ips:
         for provider in run.policy.mailbox_providers:
             key = (ip.address, provider)
@@ -183,7 +212,7 @@ def _advance_pairs(run: _Run, pairs: Iterable[PairState], days: list[DayHistory]
             if pair is None:
                 pair = PairState(ip.address, provider, 0, run.through)
             elif not ip.draining:
-                pair, found = evaluate_pair(run.policy, pair, days, run.through, run.account.paused)
+                pair, found = evaluate_pair(run.policy, pair, days, run.through, run.account.paused, caps.get(provider))
                 run.events.extend(found)
             run.pair_map[key] = pair
 
@@ -280,12 +309,28 @@ def _sizing(run: _Run) -> str:
 
 
 def _finish_transition(run: _Run) -> None:
-    """Rule 4: Dedicated once every active IP is warm for every provider that carries traffic."""
+    """Rule 4: Transition → Dedicated.
+
+    v1: once every active IP is warm for every provider that carries traffic. v2: also
+    once, for every carrying provider, each pair is warm or the pool's limits cover the
+    provider's demand (``f_p = 1`` with the peak of the last days inside the limits):
+    every pair is settled (``warmup.settled_pairs``).
+    """
     active, carrying, warm = run.active(), run.carrying, run.policy.warm_stage
-    if active and carrying and all(run.pair_map[(ip.address, p)].stage >= warm for ip in active for p in carrying):
-        run.actions.append(ChangeManagementType("transition", "dedicated"))
-        run.management = "dedicated"
-        run.notes.insert(0, f"every dedicated IP finished warm-up for {', '.join(carrying)}: Dedicated")
+    if not active or not carrying:
+        return
+    if all(run.pair_map[(ip.address, p)].stage >= warm for ip in active for p in carrying):
+        _become_dedicated(run, f"every dedicated IP finished warm-up for {', '.join(carrying)}")
+    elif run.policy.warmup_rules != "v1":
+        settled = run.settled()
+        if all((ip.address, p) in settled for ip in active for p in carrying):
+            _become_dedicated(run, f"the dedicated limits cover the demand of {', '.join(carrying)}")
+
+
+def _become_dedicated(run: _Run, why: str) -> None:
+    run.actions.append(ChangeManagementType("transition", "dedicated"))
+    run.management = "dedicated"
+    run.notes.insert(0, f"{why}: Dedicated")
 
 
 def _conclude(run: _Run, days: list[DayHistory]) -> Decision:
@@ -296,12 +341,15 @@ def _conclude(run: _Run, days: list[DayHistory]) -> Decision:
     if run.management != "general" and any(not ip.draining for ip in ips):
         caps = provider_caps(policy, run.stats.expected)
         routes = plan_routes(policy, run.management == "dedicated", ips, stages, caps, run.stats.expected)
+    settled = run.settled() if ips else frozenset()
     figures = compute_figures(
-        run.day, policy, run.management, run.stats, run.required, ips, stages, routes, run.carrying
+        run.day, policy, run.management, run.stats, run.required, ips, stages, routes, run.carrying, settled
     )
     _describe(run, figures)
     if run.management != "general" and not account.paused:
         run.notes.extend(_yesterday(policy, days, run.through, ips, run.carrying))
+        if policy.warmup_rules != "v1":
+            run.notes.extend(_holding(run, days, stages, settled))
     pool_id = account.pool_id or default_pool_id(account.account_id)
     return Decision(
         account=replace(
@@ -322,6 +370,7 @@ def _conclude(run: _Run, days: list[DayHistory]) -> Decision:
             day=run.day,
             pool_id=pool_id if routes else None,
             providers=routes,
+            hourly_burst=policy.hourly_burst,
         ),
         figures=figures,
         events=tuple(run.events),
@@ -403,3 +452,58 @@ def _yesterday(
             elif verdict == "step_back":
                 notes.append(f"warm-up of {ip.address} for {provider} stepped back a stage: {detail}")
     return notes
+
+
+#: At most this many providers' holds are named in a ``reason`` (the rest are counted).
+_MAX_HOLD_CLAUSES = 3
+
+
+def _holding(
+    run: _Run, days: list[DayHistory], stages: dict[str, dict[str, int]], settled: frozenset[tuple[str, str]]
+) -> list[str]:
+    """Rule 2 (v2): the providers whose warming pairs held for volume on the last history day.
+
+    One clause per provider, from the history: the pair that carried the smallest share of
+    its limit, e.g. ``google: carried 12% of 60,000 yesterday; holds``. Only pairs that still
+    need warm-up are named (a settled pair holding is the normal state), and only when the
+    day surely held them: a pair that carried enough for the stage below may have advanced.
+    """
+    yesterday = days[-1].pairs if days and days[-1].day == run.through else {}  # absent: sent nothing
+    policy, caps = run.policy, run.caps()
+    worst: dict[str, tuple[float, int, int]] = {}  # provider → (share, limit, pairs holding)
+    for ip in run.active():
+        if ip.assigned_on > run.through:
+            continue  # assigned by this run: it could not carry anything yet
+        for provider in run.carrying:
+            if (ip.address, provider) in settled:
+                continue
+            stage = stages[ip.address].get(provider, 0)
+            limit = day_limit(policy, stage, caps[provider])
+            sent = yesterday.get((ip.address, provider))
+            carried = sent.sent if sent is not None else 0
+            if limit is None or limit <= 0 or not _surely_held(run, sent, stage, caps[provider], limit):
+                continue
+            share, shown, count = worst.get(provider, (2.0, limit, 0))
+            mine = carried / limit
+            worst[provider] = (mine, limit, count + 1) if mine < share else (share, shown, count + 1)
+    clauses = [
+        f"{provider}: carried {percent(share)} of {limit:,} yesterday; "
+        + ("holds" if count == 1 else f"{count} IPs hold")
+        for provider, (share, limit, count) in worst.items()
+    ]
+    if len(clauses) > _MAX_HOLD_CLAUSES:
+        more = len(clauses) - _MAX_HOLD_CLAUSES
+        clauses = [*clauses[:_MAX_HOLD_CLAUSES], f"{more} more {'provider holds' if more == 1 else 'providers hold'}"]
+    return clauses
+
+
+def _surely_held(run: _Run, sent: PairDay | None, stage: int, cap: int, limit: int) -> bool:
+    """The last day held the pair at ``stage`` for volume (not its outcomes, not an advance)."""
+    policy = run.policy
+    if sent is not None and judge_day(policy, sent.outcomes)[0] != "advance":
+        return False  # the outcomes held it or stepped it back: ``_yesterday`` says so
+    carried = sent.sent if sent is not None else 0
+    if carried_enough(policy, carried, limit):
+        return False
+    below = day_limit(policy, stage - 1, cap) if stage > 0 else None
+    return below is None or not carried_enough(policy, carried, below)

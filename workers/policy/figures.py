@@ -32,6 +32,7 @@ def compute_figures(
     stages: Mapping[str, Mapping[str, int]],
     routes: Mapping[str, ProviderRoute],
     carrying: Collection[str],
+    settled: Collection[tuple[str, str]],
 ) -> AccountFigures:
     expected = stats.expected
     total_expected = stats.expected_total
@@ -63,7 +64,7 @@ def compute_figures(
         rows.append(
             IPFigures(
                 address=ip.address,
-                status=ip_status(policy, ip, by_provider, carrying),
+                status=ip_status(policy, ip, carrying, settled),
                 warmup_percent=100.0 * fraction,
                 traffic_share_percent=(
                     100.0 * planned_per_ip.get(ip.address, 0.0) / total_expected if total_expected > 0 else 0.0

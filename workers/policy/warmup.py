@@ -1,20 +1,28 @@
 """Warm-up of (IP, mailbox provider) pairs: stages, limits, and a day's verdict (rule 2).
 
-A pair's stage moves only for a day on which that pair sent mail: one stage forward,
-unless that day's outcomes reach a hold threshold (no move) or a step-back threshold
-(one stage back). Days without sending do not count at all.
+v2 (the default, ``warmup_rules = "v2"``): a pair advances one stage for each day on
+which it *carried* at least ``advance_fraction`` of that day's limit; a day on which it
+carried less, or nothing, holds it. That day's limit is the limit of the stage the pair
+had that day, capped by the provider's slice of ``ip_daily_capacity`` (the limit the
+router enforced; the slice is this run's, ``split.provider_caps``). The day's outcomes can
+still hold it (hold threshold) or step it one stage back (step-back threshold), whatever
+it carried. A warm pair has no limit: only a step-back moves it.
+
+v1 (``warmup_rules = "v1"``): a pair's stage moves only for a day on which that pair sent
+mail: one stage forward, unless that day's outcomes reach a hold threshold (no move) or a
+step-back threshold (one stage back). Days without sending do not count at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
 from store.account_figures import IpStatus
 from store.policy_settings import Policy
-from workers.policy.model import DayHistory, Outcomes, PairState, PoolIP
+from workers.policy.model import DayHistory, Outcomes, PairDay, PairState, PoolIP
 
 Verdict = Literal["advance", "hold", "step_back"]
 
@@ -72,13 +80,32 @@ def _over(name: str, rate: float, threshold: float) -> str:
     return f"{name} {percent(rate)} ≥ {percent(threshold)}"
 
 
+def day_limit(policy: Policy, stage: int, cap: int | None) -> int | None:
+    """The limit of a pair at ``stage`` under a capacity slice ``cap``; ``None`` once warm."""
+    limit = stage_limit(policy, stage)
+    if limit is None or cap is None:
+        return limit
+    return limit if limit < cap else cap
+
+
+def carried_enough(policy: Policy, carried: int, limit: int) -> bool:
+    """Rule 2 (v2): the day's carried volume earns a stage (nothing carried never does)."""
+    return carried > 0 and carried >= policy.advance_fraction * limit
+
+
 def evaluate_pair(
-    policy: Policy, pair: PairState, days: list[DayHistory], through: date, frozen: bool
+    policy: Policy,
+    pair: PairState,
+    days: list[DayHistory],
+    through: date,
+    frozen: bool,
+    cap: int | None = None,
 ) -> tuple[PairState, list[PairEvent]]:
-    """Apply the pair's sending days after ``pair.evaluated_through`` up to ``through``.
+    """Apply the pair's days after ``pair.evaluated_through`` up to ``through``.
 
     ``days`` is the window, oldest first. ``frozen`` (warm-up paused) marks those days
     as seen without moving the stage, so sending during a pause never counts later.
+    ``cap``: the provider's slice of an IP's capacity (v2: caps each day's limit).
     """
     last = pair.evaluated_through
     if last is not None and last >= through:
@@ -92,20 +119,48 @@ def evaluate_pair(
     events: list[PairEvent] = []
     stage = pair.stage
     if not frozen:
+        step = _step_v1 if policy.warmup_rules == "v1" else _step_v2
         key = (pair.address, pair.provider)
-        warm = policy.warm_stage
         for h in reversed(pending):
-            sent = h.pairs.get(key)
-            if sent is None or sent.sent <= 0:
-                continue
-            verdict, detail = judge_day(policy, sent.outcomes)
-            if verdict == "advance":
-                stage = min(stage + 1, warm)
-            else:
-                if verdict == "step_back":
-                    stage = max(stage - 1, 0)
-                events.append(PairEvent(pair.address, pair.provider, h.day, verdict, detail, stage))
+            stage, event = step(policy, pair, stage, h.day, h.pairs.get(key), cap)
+            if event is not None:
+                events.append(event)
     return PairState(pair.address, pair.provider, stage, through), events
+
+
+def _step_v1(
+    policy: Policy, pair: PairState, stage: int, day: date, sent: PairDay | None, cap: int | None
+) -> tuple[int, PairEvent | None]:
+    """v1: a day the pair sent advances it unless its outcomes hold or step it back."""
+    if sent is None or sent.sent <= 0:
+        return stage, None
+    verdict, detail = judge_day(policy, sent.outcomes)
+    if verdict == "advance":
+        return min(stage + 1, policy.warm_stage), None
+    if verdict == "step_back":
+        stage = max(stage - 1, 0)
+    return stage, PairEvent(pair.address, pair.provider, day, verdict, detail, stage)
+
+
+def _step_v2(
+    policy: Policy, pair: PairState, stage: int, day: date, sent: PairDay | None, cap: int | None
+) -> tuple[int, PairEvent | None]:
+    """v2: outcomes first (hold, step back), then the carried volume against the day's limit.
+
+    A hold for volume is no event (the ``reason`` says it, from the history): it is the
+    ordinary state of a pair whose demand stays below its limit.
+    """
+    carried = sent.sent if sent is not None else 0
+    verdict, detail = judge_day(policy, sent.outcomes) if sent is not None else ("advance", "")
+    if verdict == "step_back":
+        stage = max(stage - 1, 0)
+        return stage, PairEvent(pair.address, pair.provider, day, verdict, detail, stage)
+    if verdict == "hold":
+        return stage, PairEvent(pair.address, pair.provider, day, verdict, detail, stage)
+    limit = day_limit(policy, stage, cap)
+    if limit is not None and carried_enough(policy, carried, limit):
+        return stage + 1, None
+    return stage, None
 
 
 def warmup_fraction(policy: Policy, stages: Mapping[str, int], carrying: Collection[str]) -> float:
@@ -116,10 +171,41 @@ def warmup_fraction(policy: Policy, stages: Mapping[str, int], carrying: Collect
     return sum(min(stages.get(p, 0), warm) for p in carrying) / (warm * len(carrying))
 
 
-def ip_status(policy: Policy, ip: PoolIP, stages: Mapping[str, int], carrying: Collection[str]) -> IpStatus:
+def settled_pairs(
+    policy: Policy,
+    active: Sequence[str],
+    stages: Mapping[str, Mapping[str, int]],
+    carrying: Collection[str],
+    caps: Mapping[str, int],
+    demand: Mapping[str, float],
+) -> frozenset[tuple[str, str]]:
+    """The (address, provider) pairs of carrying providers that need no more warm-up.
+
+    A pair is settled once it finished its schedule. Under v2 it is also settled once it
+    carries all of its demand: the split gives each pair of provider p the share
+    ``capacity / D_p`` of p's traffic, so every pair's part of ``demand[p]`` (the peak of
+    the last days or ``E_p``, whichever is larger) is inside its limit exactly when the
+    pool's capacity ``D_p`` covers ``demand[p]``.
+    """
+    warm = policy.warm_stage
+    v2 = policy.warmup_rules != "v1"
+    settled: set[tuple[str, str]] = set()
+    for provider in carrying:
+        by_address = {address: stages.get(address, {}).get(provider, 0) for address in active}
+        covered = v2 and pool_capacity(policy, by_address.values(), caps.get(provider, 0)) >= demand.get(provider, 0.0)
+        settled.update((address, provider) for address, stage in by_address.items() if covered or stage >= warm)
+    return frozenset(settled)
+
+
+def pool_capacity(policy: Policy, stages: Iterable[int], cap: int) -> int:
+    """``D_p``: what the pool's pairs of one provider carry today (a warm one: its ``cap``)."""
+    return sum(cap if (limit := day_limit(policy, stage, cap)) is None else limit for stage in stages)
+
+
+def ip_status(policy: Policy, ip: PoolIP, carrying: Collection[str], settled: Collection[tuple[str, str]]) -> IpStatus:
+    """Draining; Active when each of its carrying pairs is settled; else In Progress."""
     if ip.draining:
         return "draining"
-    warm = policy.warm_stage
-    if all(stages.get(p, 0) >= warm for p in carrying):
+    if all((ip.address, p) in settled for p in carrying):
         return "active"
     return "in_progress"

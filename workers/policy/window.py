@@ -73,3 +73,23 @@ def summarize(policy: Policy, days: list[DayHistory]) -> WindowStats:
         for provider in providers:
             expected[provider] /= n
     return WindowStats(volume, peak, active, expected)
+
+
+#: Rule 4 (v2): the pairs' peak demand is taken over this many days before D.
+PEAK_DEMAND_DAYS = 7
+
+
+def peak_demand(policy: Policy, days: list[DayHistory], day: date) -> dict[str, int]:
+    """Per configured provider, the largest day's volume of the ``PEAK_DEMAND_DAYS`` before ``day``."""
+    first = day - timedelta(days=PEAK_DEMAND_DAYS)
+    peak = dict.fromkeys(policy.mailbox_providers, 0)
+    for h in reversed(days):
+        if h.day < first:
+            break
+        by_provider = dict.fromkeys(peak, 0)
+        for provider, count in h.volume.items():
+            by_provider[provider if provider in peak else "other"] += count
+        for provider, count in by_provider.items():
+            if count > peak[provider]:
+                peak[provider] = count
+    return peak
