@@ -6,8 +6,9 @@ the stored rows. Everything here is plain data: no I/O, no clock.
 
 An *account entry* tells a router, per mailbox provider, which share of the account's
 traffic goes to its dedicated pool and how that share is split over the pool's IPs,
-with each (IP, provider) pair's daily limit for ``day`` and how fast the router releases
-those limits through the day (``hourly_burst``, rule 10). A *region entry* lists the
+with each (IP, provider) pair's daily limit for ``day``, how fast the router releases
+those limits through the day (``hourly_burst``, rule 10) and the most one of its IPs
+carries a day over all providers (``ip_capacity``, rule 9). A *region entry* lists the
 region's general (shared) pool, used for the rest of the traffic and for every account
 without an entry of its own.
 """
@@ -71,6 +72,11 @@ class AccountRoute:
     #: the UTC hour (``store.hourly_pacing``). 0, pacing off, is also what an entry written
     #: before pacing existed reads as, so a stored entry never starts pacing unannounced.
     hourly_burst: float = 0.0
+    #: The policy's ``ip_daily_capacity`` (SPEC rule 9): the most one dedicated IP of the
+    #: account carries a day, summed over providers, warm or warming; past it the router
+    #: overflows as from a full pair. ``None``, uncapped, is also what an entry written
+    #: before the router enforced it reads as.
+    ip_capacity: int | None = None
 
     def route_for(self, provider: str) -> ProviderRoute | None:
         return self.providers.get(provider) or self.providers.get(FALLBACK_PROVIDER)
@@ -93,6 +99,7 @@ class AccountRoute:
                     for name, route in sorted(self.providers.items())
                 },
                 "hourly_burst": self.hourly_burst,
+                "ip_capacity": self.ip_capacity,
             },
             separators=(",", ":"),
         )
@@ -114,6 +121,7 @@ class AccountRoute:
                 for name, route in stored.providers.items()
             },
             hourly_burst=stored.hourly_burst,
+            ip_capacity=stored.ip_capacity,
         )
 
 
@@ -174,6 +182,7 @@ class StoredAccount(msgspec.Struct, frozen=True):
     pool_id: str | None
     providers: dict[str, StoredRoute] = {}
     hourly_burst: float = 0.0  # absent from entries written before rule 10: pacing off
+    ip_capacity: int | None = None  # absent from entries written before rule 9 in the router: uncapped
 
 
 class StoredRegion(msgspec.Struct, frozen=True):

@@ -87,18 +87,18 @@ async def list_sending_ips(
 
     Dedicated IPs: Draining when recovered, else the rebalancer's status (In Progress
     while a pair of a provider that carries the account's traffic is still warming);
-    before the first rebalance, In Progress while any pair is warming. General pool IPs are
-    listed while the account sends through the shared pool (General and Transition),
-    each Active with an equal part of the share the dedicated pool does not take.
+    before the first rebalance, In Progress while any pair is below the end of its
+    provider's schedule. General pool IPs are listed while the account sends through the
+    shared pool (General and Transition), each Active with an equal part of the share the
+    dedicated pool does not take.
     Warm-up %, share and limit come from the rebalancer's figures for the account.
     """
     q = queries.load()
     row = await accounts.account_row(conn, account_id)
     account = accounts.account_message(row)
     figures = AccountFigures.from_json(row["figures"])
-    stages = int(await conn.fetchval(q["mgmt_warmup_stages"]))
     ips: list[types_pb2.SendingIP] = []
-    for r in await conn.fetch(q["mgmt_dedicated_ips"], account_id, today, stages):
+    for r in await conn.fetch(q["mgmt_dedicated_ips"], account_id, today):
         ip_figures = figures.ip(r["address"])
         if r["state"] == "draining":
             status = "draining"

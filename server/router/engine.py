@@ -125,10 +125,10 @@ class Engine:
         if hours != limits.hours:  # a new UTC hour: its paced limits, maybe a new day (rules 8, 10)
             limits.advance(hours)
         day = limits.day
-        choice = pick(account, general, region_name, provider, u, k, limits.headroom)
+        choice = pick(account, general, region_name, provider, u, k, limits.headroom, limits.room)
         if count:
-            if choice.limit is not None:
-                limits.count(choice.ip, provider, choice.limit, choice.hourly_burst)
+            if choice.limit is not None or choice.capacity is not None:
+                limits.count(choice.ip, provider, choice.limit, choice.hourly_burst, choice.capacity)
             self.history.add((day, account_id, choice.ip, provider))
             if account is None:
                 self.history.unknown_account(account_id, region_name)

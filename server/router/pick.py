@@ -1,4 +1,4 @@
-"""The pick: a deterministic weighted choice of a sending IP (SPEC rules 3, 5, 8, 10).
+"""The pick: a deterministic weighted choice of a sending IP (SPEC rules 3, 5, 8, 9, 10).
 
 Pure: the same (account_id, message_id), entries and headroom give the same answer in
 every process on every machine. The hash is BLAKE2b, never ``hash()`` (salted per
@@ -26,6 +26,13 @@ _LOW64 = (1 << 64) - 1
 #: ``headroom(address, provider, limit, hourly_burst)``: whether one more pick fits in the
 #: pair's limit today, as released by the current hour (rule 10).
 Headroom = Callable[[str, str, int, float], bool]
+#: ``room(address, capacity)``: whether one more pick fits in the IP's daily capacity over
+#: all providers (rule 9). An IP at its capacity is treated as a full pair.
+Room = Callable[[str, int], bool]
+
+
+def _any_room(_address: str, _capacity: int) -> bool:
+    return True
 
 
 class Choice(NamedTuple):
@@ -38,6 +45,9 @@ class Choice(NamedTuple):
     #: counts the pick against it, paced by ``hourly_burst``.
     limit: int | None
     hourly_burst: float
+    #: The chosen dedicated IP's daily capacity (rule 9), ``None`` when uncapped: the caller
+    #: counts the pick against it too.
+    capacity: int | None
 
 
 class NoGeneralPool(LookupError):
@@ -75,8 +85,12 @@ def pick(
     u: float,
     k: int,
     headroom: Headroom,
+    room: Room = _any_room,
 ) -> Choice:
-    """Where this message goes. ``region`` is the general pool of the account's region."""
+    """Where this message goes. ``region`` is the general pool of the account's region.
+
+    A dedicated pick whose pair is full or whose IP is at its capacity goes where
+    ``store.overflow`` says."""
     route = account.route(provider) if account is not None else None
     if route is not None and u < route.dedicated_share:
         assert account is not None
@@ -86,35 +100,41 @@ def pick(
         if i >= len(cumulative):
             i = len(cumulative) - 1
         limit = route.limits[i]
-        burst = route.hourly_burst
-        if limit is None or headroom(route.addresses[i], provider, limit, burst):
-            return Choice(route.addresses[i], account.pool_id, DEDICATED, False, limit, burst)
-        # The pair is full: store.overflow says where the message goes instead.
+        burst, cap = route.hourly_burst, route.capacity
+        address = route.addresses[i]
+        if (limit is None or headroom(address, provider, limit, burst)) and (cap is None or room(address, cap)):
+            return Choice(address, account.pool_id, DEDICATED, False, limit, burst, cap)
+        # The pair is full (or its IP at capacity): store.overflow says where the message goes instead.
         other = -1
         if account.dedicated:
             # Where x fell inside IP i's interval is again uniform: an unbiased draw among the rest.
             low = cumulative[i - 1] if i else 0.0
             rest = (x - low) / (cumulative[i] - low)
-            other = _other_with_headroom(route, i, provider, rest, headroom)
+            other = _other_with_headroom(route, i, provider, rest, headroom, room)
         to = overflow_to(account.dedicated, other >= 0, region is not None and bool(region.addresses))
         if to == "pool":
-            return Choice(route.addresses[other], account.pool_id, DEDICATED, True, route.limits[other], burst)
-        if to == "over_limit":  # the caller counts the message over the pair's limit
-            return Choice(route.addresses[i], account.pool_id, DEDICATED, False, limit, burst)
+            return Choice(route.addresses[other], account.pool_id, DEDICATED, True, route.limits[other], burst, cap)
+        if to == "over_limit":  # the caller counts the message over the pair's limit (or IP's capacity)
+            return Choice(address, account.pool_id, DEDICATED, False, limit, burst, cap)
         assert region is not None
-        return Choice(region.addresses[k % len(region.addresses)], region.pool_id, GENERAL, True, None, 0.0)
+        return Choice(region.addresses[k % len(region.addresses)], region.pool_id, GENERAL, True, None, 0.0, None)
     if region is None or not region.addresses:
         raise NoGeneralPool(region_name)
-    return Choice(region.addresses[k % len(region.addresses)], region.pool_id, GENERAL, False, None, 0.0)
+    return Choice(region.addresses[k % len(region.addresses)], region.pool_id, GENERAL, False, None, 0.0, None)
 
 
-def _other_with_headroom(route: CompiledRoute, full: int, provider: str, v: float, headroom: Headroom) -> int:
-    """A weighted choice among the pool's other IPs that still have headroom; -1 if none."""
-    burst = route.hourly_burst
+def _other_with_headroom(
+    route: CompiledRoute, full: int, provider: str, v: float, headroom: Headroom, room: Room
+) -> int:
+    """A weighted choice among the pool's other IPs that still have headroom (and room
+    under their capacity); -1 if none."""
+    burst, cap = route.hourly_burst, route.capacity
     eligible = [
         i
         for i, (address, limit) in enumerate(zip(route.addresses, route.limits, strict=True))
-        if i != full and (limit is None or headroom(address, provider, limit, burst))
+        if i != full
+        and (limit is None or headroom(address, provider, limit, burst))
+        and (cap is None or room(address, cap))
     ]
     if not eligible:
         return -1

@@ -55,6 +55,9 @@ class CompiledRoute:
     #: The account's ``hourly_burst`` (rule 10: how fast the limits are released through
     #: the day; 0 = all at once), from its entry.
     hourly_burst: float
+    #: The account's ``ip_capacity`` (rule 9: the most one of its IPs carries a day over all
+    #: providers, warm or warming), ``None`` when uncapped, from its entry.
+    capacity: int | None
 
 
 @dataclass(slots=True)  # never mutated; not frozen because frozen __init__ is ~2x slower to load
@@ -67,13 +70,18 @@ class CompiledAccount:
     dedicated: bool
     pool_id: str
     version: int
-    #: Route by provider name; ``fallback`` is used for any other provider.
+    #: Route by provider name; ``fallback`` is used for any provider the entry does not name.
     routes: dict[str, CompiledRoute]
     fallback: CompiledRoute | None
+    #: Providers the entry names that send nothing through the pool (``dedicated_share`` 0,
+    #: e.g. rule 13's provider without capacity yet): the general pool, never ``fallback``.
+    shared: frozenset[str] = frozenset()
 
     def route(self, provider: str) -> CompiledRoute | None:
         found = self.routes.get(provider)
-        return found if found is not None else self.fallback
+        if found is not None or provider in self.shared:
+            return found
+        return self.fallback
 
 
 @dataclass(slots=True)  # never mutated; not frozen because frozen __init__ is ~2x slower to load
@@ -84,7 +92,9 @@ class CompiledRegion:
     version: int
 
 
-def compile_route(route: ProviderRoute | StoredRoute, hourly_burst: float = 0.0) -> CompiledRoute | None:
+def compile_route(
+    route: ProviderRoute | StoredRoute, hourly_burst: float = 0.0, capacity: int | None = None
+) -> CompiledRoute | None:
     share = route.dedicated_share
     if not share > 0:
         return None
@@ -111,6 +121,7 @@ def compile_route(route: ProviderRoute | StoredRoute, hourly_burst: float = 0.0)
         tuple(limits),
         limits.count(None) < len(limits),
         hourly_burst,
+        capacity,
     )
 
 
@@ -118,6 +129,9 @@ def compile_route(route: ProviderRoute | StoredRoute, hourly_burst: float = 0.0)
 _NO_ROUTES: dict[str, CompiledRoute] = {}
 #: One str per region for every such account (each decoded entry brings its own copy).
 _REGIONS: dict[str, str] = {}
+#: One frozenset per distinct ``CompiledAccount.shared`` (most accounts share a few).
+_SHARED: dict[frozenset[str], frozenset[str]] = {}
+_NONE: frozenset[str] = frozenset()
 
 
 def home_account(region: str, version: int) -> CompiledAccount:
@@ -147,9 +161,10 @@ def compile_account(entry: AccountRoute | StoredAccount, version: int) -> Compil
     routes: dict[str, CompiledRoute] = {}
     if entry.management_type != "general":
         for provider, route in entry.providers.items():
-            compiled = compile_route(route, entry.hourly_burst)
+            compiled = compile_route(route, entry.hourly_burst, entry.ip_capacity)
             if compiled is not None:
                 routes[provider] = compiled
+    shared = frozenset(p for p in entry.providers if p not in routes) if entry.management_type != "general" else _NONE
     return CompiledAccount(
         account_id=entry.account_id,
         region=entry.region,
@@ -159,6 +174,7 @@ def compile_account(entry: AccountRoute | StoredAccount, version: int) -> Compil
         version=version,
         routes=routes,
         fallback=routes.get(FALLBACK_PROVIDER),
+        shared=_SHARED.setdefault(shared, shared),
     )
 
 

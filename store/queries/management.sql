@@ -58,17 +58,24 @@ FROM ip_addresses
 WHERE address = ANY ($1::text[]::inet[])
 
 -- name: mgmt_dedicated_ips
--- One account's dedicated pool for the Sending IP Addresses table. $2 is today (UTC),
--- $3 the number of warm-up stages: a pair below it is still warming. sum() of bigints is a
--- numeric; it is capped before the cast, so that no stored count can make the call fail.
+-- One account's dedicated pool for the Sending IP Addresses table. $2 is today (UTC). A
+-- pair is still warming below the length of its provider's schedule (provider_schedules,
+-- else warmup_schedule). sum() of bigints is a numeric; it is capped before the cast, so
+-- that no stored count can make the call fail.
 SELECT host(i.address) AS address, i.region, i.pool_id, i.state, i.assigned_on,
        coalesce(w.pairs, 0) AS pairs, coalesce(w.warming, 0) AS warming,
        LEAST(coalesce(h.sent, 0), 9223372036854775807)::bigint AS sent_today
 FROM pools p
 JOIN ip_addresses i ON i.pool_id = p.pool_id AND i.state IN ('dedicated', 'draining')
 LEFT JOIN LATERAL (
-    SELECT count(*) AS pairs, count(*) FILTER (WHERE ws.stage < $3) AS warming
-    FROM warmup_state ws
+    SELECT count(*) AS pairs,
+           count(*) FILTER (
+               WHERE ws.stage < coalesce(
+                   jsonb_array_length(pol.provider_schedules -> ws.mailbox_provider),
+                   cardinality(pol.warmup_schedule)
+               )
+           ) AS warming
+    FROM warmup_state ws CROSS JOIN policy pol
     WHERE ws.address = i.address AND ws.account_id = $1
 ) w ON true
 LEFT JOIN LATERAL (
@@ -92,9 +99,6 @@ LEFT JOIN LATERAL (
 ) h ON true
 WHERE p.region = $2 AND p.pool_type = 'general'
 ORDER BY i.address
-
--- name: mgmt_warmup_stages
-SELECT cardinality(warmup_schedule) FROM policy
 
 -- name: mgmt_mailbox_providers
 SELECT mailbox_providers FROM policy

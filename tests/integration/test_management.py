@@ -451,6 +451,22 @@ async def test_list_sending_ips_is_the_seeds_table(api: Api) -> None:
     assert {ip.pool_type for ip in table.ips} == {types_pb2.POOL_TYPE_DEDICATED}
 
 
+async def test_before_the_first_rebalance_a_pair_is_warming_until_the_end_of_its_providers_schedule(
+    api: Api,
+) -> None:
+    await _dedicated_setup(api)  # figures without a status: the stages decide
+    request = management_pb2.ListSendingIPsRequest(account_id="acme")
+    rows = {ip.address: ip.status for ip in (await api.call("ListSendingIPs", request, "view")).ips}
+    assert rows["198.51.100.1"] == types_pb2.IP_STATUS_ACTIVE  # stage 30 of the default 30
+    # A slower google schedule: .1's google pair at stage 30 is warming again.
+    await api.db.execute("UPDATE policy SET provider_schedules = $1::jsonb", json.dumps({"google": [50] * 31}))
+    rows = {ip.address: ip.status for ip in (await api.call("ListSendingIPs", request, "view")).ips}
+    assert rows["198.51.100.1"] == types_pb2.IP_STATUS_IN_PROGRESS
+    await api.db.execute("UPDATE policy SET provider_schedules = $1::jsonb", json.dumps({"google": [50] * 30}))
+    rows = {ip.address: ip.status for ip in (await api.call("ListSendingIPs", request, "view")).ips}
+    assert rows["198.51.100.1"] == types_pb2.IP_STATUS_ACTIVE
+
+
 async def test_a_new_account_shows_zeros_and_the_general_pool(api: Api) -> None:
     await _region(api)
     await _account(api, "fresh")

@@ -71,6 +71,7 @@ async def test_an_account_over_the_threshold_gets_a_pool_and_a_route(
     route = AccountRoute.from_json(entry["entry"])
     assert route.management_type == "transition" and route.pool_id == "dedicated:acme"
     assert route.hourly_burst == 2.0  # the policy's: routers pace its limits by the hour (rule 10)
+    assert route.ip_capacity == 2_500_000  # the policy's ip_daily_capacity: routers cap each IP (rule 9)
     google = route.route_for("google")
     assert google is not None and 0 < google.dedicated_share < 1
     small = await db.fetchrow(

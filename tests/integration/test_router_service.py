@@ -9,6 +9,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -208,6 +209,25 @@ async def test_a_warming_pair_takes_only_what_this_utc_hour_releases(
     assert dedicated in {paced_limit(48, h, 1.0) for h in hours}
     assert all(a.overflow == (a.ip in GENERAL_IPS) for a in answers)  # past the hour's share: overflow
     assert f"sendingip_router_overflow_total {60 - dedicated}.0" in router.metrics()
+
+
+async def test_a_warm_ip_overflows_past_its_capacity_counting_what_postgresql_has_today(
+    db: asyncpg.Connection, db_url: str, start_router: StartRouter
+) -> None:
+    """Rule 9: the router starts from today's counts, summed over the IP's providers."""
+    await seed_region(db)
+    warm = account_route("acme", management_type="dedicated", share=1.0, weights=(1.0, 0.0))
+    await publish(db, replace(warm, ip_capacity=8))
+    today = datetime.now(UTC).date()
+    await db.executemany(
+        "INSERT INTO daily_history (day, account_id, ip, mailbox_provider, counted) VALUES ($1, $2, $3, $4, $5)",
+        [(today, "acme", DEDICATED_IPS[0], "google", 2), (today, "acme", DEDICATED_IPS[0], "yahoo", 1)],
+    )
+    router: Router = await start_router(db_url)
+    answers = [await router.stub.SelectSendingIP(_req(i)) for i in range(12)]
+    assert [a.ip for a in answers[:5]] == [DEDICATED_IPS[0]] * 5 and not any(a.overflow for a in answers[:5])
+    assert all(a.overflow and a.ip in GENERAL_IPS for a in answers[5:])
+    assert router.runtime.limits.ip_counts[DEDICATED_IPS[0]] == 8
 
 
 async def test_a_routing_update_reaches_the_running_router_by_notify(

@@ -325,7 +325,9 @@ def test_dedicated_once_every_ip_is_warm_for_the_providers_that_carry_traffic(po
     assert ChangeManagementType("transition", "dedicated") in decision.actions
     assert decision.reason.startswith("every dedicated IP finished warm-up for google, other: Dedicated")
     assert decision.figures.transition_progress_percent == 100.0
-    assert all(route.dedicated_share == 1.0 for route in decision.route.providers.values())
+    # Rule 13: the providers without traffic have no dedicated capacity: the shared pool.
+    shares = {p: route.dedicated_share for p, route in decision.route.providers.items()}
+    assert shares == {p: (1.0 if p in mix else 0.0) for p in POLICY.mailbox_providers}
 
 
 def test_v1_one_lagging_pair_keeps_transition() -> None:

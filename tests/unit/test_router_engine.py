@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 
 import pytest
@@ -144,6 +145,92 @@ def test_a_pair_past_its_hours_share_with_nowhere_else_is_counted_over_limit() -
     _at_hour(clock, 0)
     assert _dedicated_picks(engine, 210) == 210  # never refused: the full pair carries it
     assert (engine.overflows, engine.limits.over_limit) == (0, 10)
+
+
+# -- capacity: a dedicated IP carries at most ip_capacity a day over providers (rule 9) ------
+
+
+def _capped(capacity: int | None, ips: tuple[DedicatedIP, ...], management_type: str = "dedicated") -> Engine:
+    table = RoutingTable(loaded=True)
+    table.regions["us-east"] = compile_region(RegionRoute("us-east", "general-us-east", GENERAL), 3)
+    entry = AccountRoute(
+        "acme",
+        "us-east",
+        management_type,  # type: ignore[arg-type]
+        date(2024, 10, 5),
+        "dedicated-acme",
+        {"other": ProviderRoute(1.0, ips)},
+        ip_capacity=capacity,
+    )
+    table.accounts["acme"] = compile_account(entry, 5)
+    return Engine(table, DailyLimits(DAY), HistoryBuffer(1000), default_region="us-east", clock=Clock())
+
+
+WARM = (DedicatedIP("198.51.100.1", 1.0, None),)
+TWO_WARM = (DedicatedIP("198.51.100.1", 0.9, None), DedicatedIP("198.51.100.2", 0.1, None))
+
+
+def _spread(engine: Engine, n: int, first: int = 0) -> list[router_pb2.SelectSendingIPResponse]:
+    """``n`` picks spread over two providers: the capacity is summed over them."""
+    return [engine.select(_req(i), ("google", "yahoo")[i % 2]) for i in range(first, first + n)]
+
+
+def test_a_warm_ip_takes_its_capacity_then_the_rest_overflows_to_the_general_pool() -> None:
+    engine = _capped(100, WARM)
+    answers = _spread(engine, 250)
+    assert all(a.ip == "198.51.100.1" and not a.overflow for a in answers[:100])
+    assert all(a.ip in GENERAL and a.overflow for a in answers[100:])
+    assert engine.overflows == 150 and engine.limits.over_limit == 0
+    assert engine.limits.ip_counts == {"198.51.100.1": 100}
+
+
+def test_the_pools_other_ip_takes_the_first_ips_overflow_then_the_general_pool() -> None:
+    engine = _capped(100, TWO_WARM)
+    answers = _spread(engine, 300)
+    on = Counter(a.ip for a in answers if a.pool_type == types_pb2.POOL_TYPE_DEDICATED)
+    assert on == {"198.51.100.1": 100, "198.51.100.2": 100}
+    moved = [a for a in answers if a.pool_type == types_pb2.POOL_TYPE_DEDICATED and a.overflow]
+    assert moved and {a.ip for a in moved} == {"198.51.100.2"}  # .1 is the full one (weight 0.9)
+    assert sum(a.pool_type == types_pb2.POOL_TYPE_GENERAL for a in answers) == 100
+    assert all(a.overflow for a in answers if a.pool_type == types_pb2.POOL_TYPE_GENERAL)
+
+
+def test_with_2_live_routers_each_takes_half_of_the_capacity() -> None:
+    engine = _capped(100, WARM)
+    engine.limits.set_live_routers(2)
+    assert sum(a.pool_type == types_pb2.POOL_TYPE_DEDICATED for a in _spread(engine, 200)) == 50
+
+
+def test_a_warming_pair_gets_the_smaller_of_its_limit_and_what_the_ip_has_left() -> None:
+    engine = _capped(50, (DedicatedIP("198.51.100.1", 1.0, 30),))
+    google = [engine.select(_req(i), "google") for i in range(100)]
+    assert sum(a.pool_type == types_pb2.POOL_TYPE_DEDICATED for a in google) == 30  # the pair's limit
+    yahoo = [engine.select(_req(i), "yahoo") for i in range(100, 200)]
+    assert sum(a.pool_type == types_pb2.POOL_TYPE_DEDICATED for a in yahoo) == 20  # the IP's 50 - 30
+    assert engine.limits.ip_counts == {"198.51.100.1": 50}
+
+
+def test_an_entry_without_capacity_leaves_its_warm_ips_uncapped() -> None:
+    engine = _capped(None, WARM)
+    assert all(a.ip == "198.51.100.1" and not a.overflow for a in _spread(engine, 1000))
+    assert engine.limits.ip_counts == {} and engine.limits.counts == {}
+
+
+def test_an_ip_at_capacity_with_nowhere_else_is_counted_over_limit_once() -> None:
+    engine = _capped(100, (DedicatedIP("198.51.100.1", 1.0, 100),))
+    del engine.table.regions["us-east"]
+    assert all(a.ip == "198.51.100.1" for a in _spread(engine, 110))  # never refused
+    assert (engine.overflows, engine.limits.over_limit) == (0, 10)
+
+
+def test_the_capacity_counters_start_from_postgresqls_counts_and_over_at_midnight() -> None:
+    limits = DailyLimits(DAY)
+    limits.set_live_routers(2)
+    limits.seed(DAY, [("198.51.100.1", "google", 60), ("198.51.100.1", "yahoo", 41), ("10.0.0.1", "google", 7)])
+    assert limits.ip_counts == {"198.51.100.1": 50, "10.0.0.1": 3}
+    assert limits.room("198.51.100.1", 102) and not limits.room("198.51.100.1", 100)
+    limits.roll(DAY + 1)
+    assert limits.ip_counts == {}
 
 
 def test_a_retry_gets_the_same_answer_and_is_not_counted() -> None:

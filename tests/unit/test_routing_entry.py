@@ -25,6 +25,7 @@ ROUTE = AccountRoute(
         "other": ProviderRoute(1.0, (DedicatedIP("10.0.0.1", 1.0, None), DedicatedIP("10.0.0.3", 0.0, 50))),
     },
     hourly_burst=2.0,
+    ip_capacity=2_500_000,
 )
 
 
@@ -52,6 +53,22 @@ def test_an_entry_written_before_pacing_reads_as_pacing_off() -> None:
     paced = compile_entry("account", ROUTE.to_json(), 4)
     assert isinstance(paced, CompiledAccount)
     assert {route.hourly_burst for route in paced.routes.values()} == {2.0}
+
+
+def test_an_entry_written_before_ip_capacity_reads_as_uncapped() -> None:
+    """Rule 9 came to the router after entries were stored: one without ``ip_capacity``
+    keeps its warm IPs uncapped, as they were, until the rebalancer writes it again."""
+    assert AccountRoute.from_json(ROUTE.to_json()).ip_capacity == 2_500_000
+    raw = json.loads(ROUTE.to_json())
+    del raw["ip_capacity"]
+    old = json.dumps(raw)
+    assert AccountRoute.from_json(old).ip_capacity is None
+    compiled = compile_entry("account", old, 4)
+    assert isinstance(compiled, CompiledAccount)
+    assert {route.capacity for route in compiled.routes.values()} == {None}
+    capped = compile_entry("account", ROUTE.to_json(), 4)
+    assert isinstance(capped, CompiledAccount)
+    assert {route.capacity for route in capped.routes.values()} == {2_500_000}
 
 
 async def test_the_snapshot_keeps_the_pacing_of_an_entry(tmp_path: Path) -> None:

@@ -164,6 +164,23 @@ def test_carried_volume_a_pair_that_sends_little_holds_and_limits_covering_deman
     assert days_to_dedicated(v1_result.timelines["steady"]) == 30
 
 
+def test_provider_schedule_a_slower_microsoft_schedule_holds_transition_longer() -> None:
+    scenario = load_scenario(SCENARIOS / "provider-schedule.toml")
+    assert len(scenario.policy.schedule_for("microsoft")) == 20
+    result = run(scenario)
+    line = result.timelines["mixed"]
+    took = days_to_dedicated(line)
+    assert took is not None and 9 <= took <= 13
+    stages = {p.provider: p.stage for p in result.world.accounts[0].pairs}
+    assert stages["microsoft"] > stages["google"]  # its stages are smaller: it needs more of them
+    assert stages["microsoft"] < len(scenario.policy.schedule_for("microsoft"))
+    assert line.management[-1] == "dedicated"
+    assert any("no traffic yet for yahoo, apple" in r for r in line.reasons)
+    default = run(dataclasses.replace(scenario, policy=dataclasses.replace(scenario.policy, provider_schedules={})))
+    faster = days_to_dedicated(default.timelines["mixed"])
+    assert faster is not None and faster < took
+
+
 def test_scale_in_and_an_empty_inventory() -> None:
     result = run(load_scenario(SCENARIOS / "steady-high.toml"))
     assert result.timelines["steady-high"].ip_count[-1] == 3

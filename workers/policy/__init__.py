@@ -33,7 +33,7 @@ from workers.policy.model import (
 )
 from workers.policy.sizing import required_ips
 from workers.policy.split import pair_limit, plan_routes, provider_caps
-from workers.policy.warmup import PairEvent, judge_day, stage_limit
+from workers.policy.warmup import PairEvent, judge_day, longest_warm_stage, stage_limit, warm_stage
 from workers.policy.window import WindowStats, days_in_window, summarize
 
 __all__ = [
@@ -63,6 +63,7 @@ __all__ = [
     "decide",
     "default_pool_id",
     "judge_day",
+    "longest_warm_stage",
     "pair_limit",
     "plan_routes",
     "policy_from_mapping",
@@ -71,4 +72,5 @@ __all__ = [
     "required_ips",
     "stage_limit",
     "summarize",
+    "warm_stage",
 ]

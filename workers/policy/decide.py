@@ -8,7 +8,7 @@ the scale-in streak the last day counted, and IPs are only assigned while too fe
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
@@ -43,8 +43,10 @@ from workers.policy.warmup import (
     day_limit,
     evaluate_pair,
     judge_day,
+    longest_warm_stage,
     percent,
     settled_pairs,
+    warm_stage,
 )
 from workers.policy.window import WindowStats, days_in_window, peak_demand, summarize
 
@@ -316,10 +318,10 @@ def _finish_transition(run: _Run) -> None:
     provider's demand (``f_p = 1`` with the peak of the last days inside the limits):
     every pair is settled (``warmup.settled_pairs``).
     """
-    active, carrying, warm = run.active(), run.carrying, run.policy.warm_stage
+    active, carrying, policy = run.active(), run.carrying, run.policy
     if not active or not carrying:
         return
-    if all(run.pair_map[(ip.address, p)].stage >= warm for ip in active for p in carrying):
+    if all(run.pair_map[(ip.address, p)].stage >= warm_stage(policy, p) for ip in active for p in carrying):
         _become_dedicated(run, f"every dedicated IP finished warm-up for {', '.join(carrying)}")
     elif run.policy.warmup_rules != "v1":
         settled = run.settled()
@@ -346,6 +348,8 @@ def _conclude(run: _Run, days: list[DayHistory]) -> Decision:
         run.day, policy, run.management, run.stats, run.required, ips, stages, routes, run.carrying, settled
     )
     _describe(run, figures)
+    if run.management == "dedicated":
+        run.notes.extend(_shared_providers(run, days, routes))
     if run.management != "general" and not account.paused:
         run.notes.extend(_yesterday(policy, days, run.through, ips, run.carrying))
         if policy.warmup_rules != "v1":
@@ -371,6 +375,7 @@ def _conclude(run: _Run, days: list[DayHistory]) -> Decision:
             pool_id=pool_id if routes else None,
             providers=routes,
             hourly_burst=policy.hourly_burst,
+            ip_capacity=policy.ip_daily_capacity,
         ),
         figures=figures,
         events=tuple(run.events),
@@ -389,12 +394,37 @@ def _describe(run: _Run, figures: AccountFigures) -> None:
         )
     elif run.management == "dedicated":
         run.notes.insert(0, f"Dedicated: {_ips(figures.dedicated_ip_count)}")
-        warm = run.policy.warm_stage
+        warm = longest_warm_stage(run.policy)
         run.notes.extend(
             f"{row.address} In Progress: stage {row.min_stage}/{warm}, {row.traffic_share_percent:.1f}% of the traffic"
             for row in figures.ips
             if row.status == "in_progress"
         )
+
+
+def _shared_providers(run: _Run, days: list[DayHistory], routes: Mapping[str, ProviderRoute]) -> list[str]:
+    """Rule 13: the providers a Dedicated account's pool does not carry (yet), and those
+    it starts carrying in this run, on stage-0 pairs.
+
+    A provider without expected traffic has no capacity on the dedicated IPs: should the
+    account start sending to it, the shared pool carries it (not as overflow) until the
+    next run gives its pairs a limit from the traffic seen.
+    """
+    if not routes:
+        return []
+    notes: list[str] = []
+    shared = [p for p in run.policy.mailbox_providers if p in routes and routes[p].dedicated_share <= 0]
+    low = [p for p in shared if p in run.carrying]
+    if low:
+        notes.append(f"too little traffic yet for dedicated pairs of {', '.join(low)}: the shared pool carries it")
+    idle = [p for p in shared if p not in run.carrying]
+    if idle:
+        notes.append(f"no traffic yet for {', '.join(idle)}: the shared pool takes any until the next run")
+    sent_before = {provider for h in days for (_, provider) in h.pairs}
+    new = [p for p in run.carrying if p not in shared and p not in sent_before]
+    if new:
+        notes.append(f"new traffic for {', '.join(new)}: its dedicated pairs warm up from stage 0")
+    return notes
 
 
 def _take(inventory: Sequence[str], pool: Sequence[PoolIP], wanted: int) -> list[str]:
@@ -478,10 +508,10 @@ def _holding(
             if (ip.address, provider) in settled:
                 continue
             stage = stages[ip.address].get(provider, 0)
-            limit = day_limit(policy, stage, caps[provider])
+            limit = day_limit(policy, provider, stage, caps[provider])
             sent = yesterday.get((ip.address, provider))
             carried = sent.sent if sent is not None else 0
-            if limit is None or limit <= 0 or not _surely_held(run, sent, stage, caps[provider], limit):
+            if limit is None or limit <= 0 or not _surely_held(run, sent, provider, stage, caps[provider], limit):
                 continue
             share, shown, count = worst.get(provider, (2.0, limit, 0))
             mine = carried / limit
@@ -497,7 +527,7 @@ def _holding(
     return clauses
 
 
-def _surely_held(run: _Run, sent: PairDay | None, stage: int, cap: int, limit: int) -> bool:
+def _surely_held(run: _Run, sent: PairDay | None, provider: str, stage: int, cap: int, limit: int) -> bool:
     """The last day held the pair at ``stage`` for volume (not its outcomes, not an advance)."""
     policy = run.policy
     if sent is not None and judge_day(policy, sent.outcomes)[0] != "advance":
@@ -505,5 +535,5 @@ def _surely_held(run: _Run, sent: PairDay | None, stage: int, cap: int, limit: i
     carried = sent.sent if sent is not None else 0
     if carried_enough(policy, carried, limit):
         return False
-    below = day_limit(policy, stage - 1, cap) if stage > 0 else None
+    below = day_limit(policy, provider, stage - 1, cap) if stage > 0 else None
     return below is None or not carried_enough(policy, carried, below)

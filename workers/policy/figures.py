@@ -13,7 +13,7 @@ from store.account_figures import AccountFigures, IPFigures
 from store.policy_settings import Policy
 from store.routing_entry import ManagementType, ProviderRoute
 from workers.policy.model import PoolIP
-from workers.policy.warmup import ip_status, warmup_fraction
+from workers.policy.warmup import ip_status, longest_warm_stage, warm_stage, warmup_fraction
 from workers.policy.window import WindowStats
 
 
@@ -53,7 +53,7 @@ def compute_figures(
         share = 100.0 * sum(r.dedicated_share for r in routes.values()) / len(routes)
     else:
         share = 0.0
-    warm = policy.warm_stage
+    warm = longest_warm_stage(policy)
     rows: list[IPFigures] = []
     fractions: list[float] = []
     for ip in ips:
@@ -70,7 +70,10 @@ def compute_figures(
                     100.0 * planned_per_ip.get(ip.address, 0.0) / total_expected if total_expected > 0 else 0.0
                 ),
                 daily_limit=limits.get(ip.address, 0),
-                min_stage=min((min(by_provider.get(p, 0), warm) for p in carrying), default=warm),
+                min_stage=min(
+                    (min(by_provider.get(p, 0), warm_stage(policy, p)) for p in carrying),
+                    default=warm,
+                ),
             )
         )
     if management_type == "dedicated":

@@ -69,7 +69,7 @@ class PairState:
 
     address: str
     provider: str
-    #: Index into ``warmup_schedule``; ``len(warmup_schedule)`` means warm.
+    #: Index into the provider's schedule (``Policy.schedule_for``); its length means warm.
     stage: int = 0
     #: The last history day whose sending was applied to ``stage``. A run for day D
     #: applies the days after it and before D, so a re-run for D changes nothing.

@@ -11,8 +11,9 @@ Transition (rule 3): ``D_p = Σ capacity(IP, p)``, ``f_p = min(1, D_p / E_p)``, 
 ∝ capacity. A warming pair's planned traffic is ``E_p · f_p · cap_i / D_p ≤ cap_i``: never
 over its limit when the volume matches the expectation.
 
-Dedicated (rule 5): ``f_p = 1`` and weights ∝ today's capacity, so an added IP's share
-grows with its schedule. When the pool's capacity is short of ``E_p`` (the added IP is
+Dedicated (rule 5): ``f_p = 1`` (0 for a provider without capacity and without a warm
+pair, rule 13: the shared pool takes it) and weights ∝ today's capacity, so an added IP's
+share grows with its schedule. When the pool's capacity is short of ``E_p`` (the added IP is
 needed but still warming), a warming pair gets exactly its limit's share
 (``cap_i / E_p``) and the warm IPs carry the rest: a warm IP above its nominal capacity
 is a smaller risk than a warming one above its stage.
@@ -40,20 +41,12 @@ def provider_caps(policy: Policy, expected: Mapping[str, float]) -> dict[str, in
     return {p: int(capacity * expected.get(p, 0.0) / total) for p in providers}
 
 
-def pair_limit(policy: Policy, stage: int, cap: int) -> int | None:
-    """The router's daily limit of a pair; ``None`` when warm."""
-    schedule = policy.warmup_schedule
+def pair_limit(policy: Policy, provider: str, stage: int, cap: int) -> int | None:
+    """The router's daily limit of a pair of ``provider`` (its provider's schedule);
+    ``None`` when warm."""
+    schedule = policy.schedule_for(provider)
     if stage >= len(schedule):
         return None
-    limit = schedule[stage]
-    return limit if limit < cap else cap
-
-
-def pair_capacity(policy: Policy, stage: int, cap: int) -> int:
-    """What a pair can carry today: its limit, or its capacity slice once warm."""
-    schedule = policy.warmup_schedule
-    if stage >= len(schedule):
-        return cap
     limit = schedule[stage]
     return limit if limit < cap else cap
 
@@ -68,8 +61,8 @@ def plan_routes(
 ) -> dict[str, ProviderRoute]:
     """Routes per provider for an account in Transition (``dedicated=False``) or Dedicated."""
     routes: dict[str, ProviderRoute] = {}
-    warm_stage = policy.warm_stage
     for provider in policy.mailbox_providers:
+        warm_stage = len(policy.schedule_for(provider))
         cap = caps[provider]
         e = expected.get(provider, 0.0)
         entries: list[tuple[str, int, int | None, bool]] = []  # address, capacity, limit, warm
@@ -78,8 +71,9 @@ def plan_routes(
             if ip.draining:
                 continue
             stage = stages[ip.address].get(provider, 0)
-            capacity = pair_capacity(policy, stage, cap)
-            entries.append((ip.address, capacity, pair_limit(policy, stage, cap), stage >= warm_stage))
+            limit = pair_limit(policy, provider, stage, cap)
+            capacity = cap if limit is None else limit
+            entries.append((ip.address, capacity, limit, stage >= warm_stage))
             total += capacity
         weights: dict[str, float]
         if not entries:
@@ -87,13 +81,13 @@ def plan_routes(
             weights = {}
         elif total <= 0:
             # No capacity for this provider (nothing or next to nothing expected, so its
-            # slice of an IP rounds to 0): in Transition the shared pool takes such mail; in
-            # Dedicated the pool does, spread evenly over its warm IPs (rule 8) or, with none
-            # warm, over all of them. A warming pair whose limit is 0 gets none while a warm
-            # IP can take it.
-            share = 1.0 if dedicated else 0.0
-            takers = [a for a, _, _, w in entries if w] or [a for a, _, _, _ in entries]
-            even = 1.0 / len(takers) if dedicated else 0.0
+            # slice of an IP rounds to 0): in Dedicated its warm IPs take such mail, spread
+            # evenly (rule 8); otherwise the shared pool does, not as overflow (rule 13: a
+            # provider new to a Dedicated account warms up from the run after it starts
+            # sending, when its expected volume gives its stage-0 pairs a limit).
+            takers = [a for a, _, _, w in entries if w] if dedicated else []
+            share = 1.0 if takers else 0.0
+            even = 1.0 / len(takers) if takers else 0.0
             weights = {address: (even if address in takers else 0.0) for address, _, _, _ in entries}
         elif dedicated:
             share = 1.0

@@ -3,8 +3,10 @@
 v2 (the default, ``warmup_rules = "v2"``): a pair advances one stage for each day on
 which it *carried* at least ``advance_fraction`` of that day's limit; a day on which it
 carried less, or nothing, holds it. That day's limit is the limit of the stage the pair
-had that day, capped by the provider's slice of ``ip_daily_capacity`` (the limit the
-router enforced; the slice is this run's, ``split.provider_caps``). The day's outcomes can
+had that day in its provider's schedule (``Policy.schedule_for``: its entry in
+``provider_schedules``, else ``warmup_schedule``; a pair is warm past the last stage of
+its provider's schedule), capped by the provider's slice of ``ip_daily_capacity`` (the
+limit the router enforced; the slice is this run's, ``split.provider_caps``). The day's outcomes can
 still hold it (hold threshold) or step it one stage back (step-back threshold), whatever
 it carried. A warm pair has no limit: only a step-back moves it.
 
@@ -41,9 +43,20 @@ class PairEvent:
     stage: int
 
 
-def stage_limit(policy: Policy, stage: int) -> int | None:
-    """Daily limit of a pair at ``stage``; ``None`` once it is warm."""
-    schedule = policy.warmup_schedule
+def warm_stage(policy: Policy, provider: str) -> int:
+    """The stage at which a pair of ``provider`` is warm: past its provider's schedule."""
+    return len(policy.schedule_for(provider))
+
+
+def longest_warm_stage(policy: Policy) -> int:
+    """The warm stage of the longest of the providers' schedules (what a displayed
+    ``min_stage`` is out of)."""
+    return max(warm_stage(policy, p) for p in policy.mailbox_providers)
+
+
+def stage_limit(policy: Policy, provider: str, stage: int) -> int | None:
+    """Daily limit of a pair of ``provider`` at ``stage``; ``None`` once it is warm."""
+    schedule = policy.schedule_for(provider)
     return schedule[stage] if stage < len(schedule) else None
 
 
@@ -80,9 +93,10 @@ def _over(name: str, rate: float, threshold: float) -> str:
     return f"{name} {percent(rate)} ≥ {percent(threshold)}"
 
 
-def day_limit(policy: Policy, stage: int, cap: int | None) -> int | None:
-    """The limit of a pair at ``stage`` under a capacity slice ``cap``; ``None`` once warm."""
-    limit = stage_limit(policy, stage)
+def day_limit(policy: Policy, provider: str, stage: int, cap: int | None) -> int | None:
+    """The limit of a pair of ``provider`` at ``stage`` under a capacity slice ``cap``;
+    ``None`` once warm."""
+    limit = stage_limit(policy, provider, stage)
     if limit is None or cap is None:
         return limit
     return limit if limit < cap else cap
@@ -136,7 +150,7 @@ def _step_v1(
         return stage, None
     verdict, detail = judge_day(policy, sent.outcomes)
     if verdict == "advance":
-        return min(stage + 1, policy.warm_stage), None
+        return min(stage + 1, warm_stage(policy, pair.provider)), None
     if verdict == "step_back":
         stage = max(stage - 1, 0)
     return stage, PairEvent(pair.address, pair.provider, day, verdict, detail, stage)
@@ -157,18 +171,22 @@ def _step_v2(
         return stage, PairEvent(pair.address, pair.provider, day, verdict, detail, stage)
     if verdict == "hold":
         return stage, PairEvent(pair.address, pair.provider, day, verdict, detail, stage)
-    limit = day_limit(policy, stage, cap)
+    limit = day_limit(policy, pair.provider, stage, cap)
     if limit is not None and carried_enough(policy, carried, limit):
         return stage + 1, None
     return stage, None
 
 
 def warmup_fraction(policy: Policy, stages: Mapping[str, int], carrying: Collection[str]) -> float:
-    """How far an IP is through the schedule for the providers that carry traffic, 0..1."""
-    warm = policy.warm_stage
+    """How far an IP is through the schedules of the providers that carry traffic, 0..1
+    (the mean over those providers of each pair's part of its own provider's schedule)."""
     if not carrying:
         return 1.0
-    return sum(min(stages.get(p, 0), warm) for p in carrying) / (warm * len(carrying))
+    done = 0.0
+    for p in carrying:
+        warm = warm_stage(policy, p)
+        done += min(stages.get(p, 0), warm) / warm
+    return done / len(carrying)
 
 
 def settled_pairs(
@@ -187,19 +205,20 @@ def settled_pairs(
     the last days or ``E_p``, whichever is larger) is inside its limit exactly when the
     pool's capacity ``D_p`` covers ``demand[p]``.
     """
-    warm = policy.warm_stage
     v2 = policy.warmup_rules != "v1"
     settled: set[tuple[str, str]] = set()
     for provider in carrying:
+        warm = warm_stage(policy, provider)
         by_address = {address: stages.get(address, {}).get(provider, 0) for address in active}
-        covered = v2 and pool_capacity(policy, by_address.values(), caps.get(provider, 0)) >= demand.get(provider, 0.0)
+        capacity = pool_capacity(policy, provider, by_address.values(), caps.get(provider, 0))
+        covered = v2 and capacity >= demand.get(provider, 0.0)
         settled.update((address, provider) for address, stage in by_address.items() if covered or stage >= warm)
     return frozenset(settled)
 
 
-def pool_capacity(policy: Policy, stages: Iterable[int], cap: int) -> int:
-    """``D_p``: what the pool's pairs of one provider carry today (a warm one: its ``cap``)."""
-    return sum(cap if (limit := day_limit(policy, stage, cap)) is None else limit for stage in stages)
+def pool_capacity(policy: Policy, provider: str, stages: Iterable[int], cap: int) -> int:
+    """``D_p``: what the pool's pairs of ``provider`` carry today (a warm one: its ``cap``)."""
+    return sum(cap if (limit := day_limit(policy, provider, stage, cap)) is None else limit for stage in stages)
 
 
 def ip_status(policy: Policy, ip: PoolIP, carrying: Collection[str], settled: Collection[tuple[str, str]]) -> IpStatus:

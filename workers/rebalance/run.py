@@ -236,12 +236,12 @@ def _wants_ips(policy: Policy, decision: Decision, window: Sequence[DayHistory],
 def _route_changed(stored: AccountRoute | None, new: AccountRoute) -> bool:
     """Routers need the new entry. An account in General without a dedicated pool needs
     none (routers send it through its region's general pool), so a new day alone does
-    not republish the 100k General accounts; nor does ``hourly_burst``, which paces
-    limits such an entry does not have."""
+    not republish the 100k General accounts; nor do ``hourly_burst`` and ``ip_capacity``,
+    which pace and cap dedicated IPs such an entry does not have."""
     if stored is None:
         return new.management_type != "general" or bool(new.providers)
     if new.management_type == "general" and not new.providers:
-        return replace(stored, day=new.day, hourly_burst=new.hourly_burst) != new
+        return replace(stored, day=new.day, hourly_burst=new.hourly_burst, ip_capacity=new.ip_capacity) != new
     return stored != new
 
 

@@ -12,7 +12,7 @@ from typing import TextIO
 
 from store.labels import IP_STATUS_LABELS, MANAGEMENT_TYPE_LABELS
 from store.routing_entry import ManagementType
-from workers.policy import Policy
+from workers.policy import Policy, longest_warm_stage
 from workers.simulate.scenario import Scenario
 from workers.simulate.world import DayResult, World
 
@@ -80,7 +80,7 @@ def csv_row(policy: Policy, result: DayResult) -> list[object]:
     for provider in policy.mailbox_providers:
         provider_route = route.providers.get(provider)
         shares.append(f"{100.0 * provider_route.dedicated_share:.1f}" if provider_route else "0.0")
-    warm = policy.warm_stage
+    warm = longest_warm_stage(policy)
     ips = "; ".join(f"{ip.address} {IP_STATUS_LABELS[ip.status]} {ip.min_stage}/{warm}" for ip in figures.ips)
     return [
         result.day.isoformat(),
