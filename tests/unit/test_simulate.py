@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from cli.main import main
+from store.routing_entry import AccountRoute, DedicatedIP, ManagementType, ProviderRoute
 from workers.simulate.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 from workers.simulate.timeline import Result, Timeline, days_to_dedicated, run
+from workers.simulate.world import allocate
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "workers" / "scenarios"
 
@@ -276,3 +279,57 @@ def test_parse_rejects_duplicate_addresses() -> None:
     }
     with pytest.raises(ScenarioError, match=r"regions\[1\].general_pool: 10.0.0.1 is already listed"):
         parse_scenario(raw)
+
+
+def test_compare_runs_v1_and_v2_on_the_same_history(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cmp"
+    assert main(["simulate", str(SCENARIOS / "bounce-spike.toml"), "--compare", "--out", str(out)]) == 0
+    assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out.splitlines()
+    table = {cells[0]: cells[1:] for cells in (line.split() for line in printed if line.startswith("  "))}
+    totals: dict[str, tuple[int, int]] = {}
+    for rules in ("v1", "v2"):
+        with (out / f"timeline-{rules}.csv").open(encoding="utf-8") as f:
+            csv_rows = [r for r in csv.DictReader(f) if r["account_id"] == "spike"]
+        assert len(csv_rows) == 110
+        assert all(r["over_limit"] == "0" for r in csv_rows)
+        totals[rules] = (sum(int(r["overflow"]) for r in csv_rows), sum(int(r["volume"]) for r in csv_rows))
+    # to Dedicated v1, v2; over limit v1, v2; overflow v1, v2 (each percentage is "x %": two cells)
+    assert table["clean"][:2] == ["30", "7"]
+    assert table["spike"][:2] == ["35", "12"]
+    assert table["paused"][:2] == ["45", "22"]
+    assert table["spike"][2:6] == ["0", "%", "0", "%"]
+    for rules, cell in (("v1", 6), ("v2", 8)):
+        overflow, volume = totals[rules]
+        assert overflow > 0
+        assert table["spike"][cell] == f"{100 * overflow / volume:.3g}"
+
+
+def _route(
+    management: ManagementType, limits: tuple[int | None, int | None], capacity: int | None = 1_000
+) -> AccountRoute:
+    ips = tuple(DedicatedIP(a, 0.5, limit) for a, limit in zip(("10.0.0.1", "10.0.0.2"), limits, strict=True))
+    providers = {p: ProviderRoute(1.0, ips) for p in ("google", "other")}
+    return AccountRoute("a", "r", management, date(2025, 1, 1), "pool-a", providers, ip_capacity=capacity)
+
+
+def test_a_warm_ip_at_its_capacity_overflows_to_the_pool_then_the_shared_pool() -> None:
+    # Dedicated: 10.0.0.1 is warm, 10.0.0.2 warming with a limit of 300 a provider.
+    # 1,600 a provider planned 800 / 800 per IP: 10.0.0.1 carries 1,600 over its capacity of
+    # 1,000 and gives back 600; 10.0.0.2 takes 300 + 300 (its limits), the rest overflows.
+    sends, overflow, over = allocate(_route("dedicated", (None, 300)), {"google": 1_600, "other": 1_600}, True)
+    assert sends[("10.0.0.1", "google")] + sends[("10.0.0.1", "other")] == 1_000
+    assert sends[("10.0.0.2", "google")] == sends[("10.0.0.2", "other")] == 300
+    assert overflow == 3_200 - 1_600 and over == 0
+    # Room on the pool's other IP: it takes what the full IP gives back.
+    sends, overflow, over = allocate(_route("dedicated", (None, None)), {"google": 900, "other": 900}, True)
+    assert overflow == 0 and over == 0
+    assert sends[("10.0.0.2", "google")] + sends[("10.0.0.2", "other")] == 900
+    # Transition: straight to the shared pool; no shared pool: carried over (counted).
+    _, overflow, over = allocate(_route("transition", (None, None), 500), {"google": 1_200}, True)
+    assert (overflow, over) == (200, 0)
+    sends, overflow, over = allocate(_route("transition", (None, None), 500), {"google": 1_200}, False)
+    assert (overflow, over) == (0, 200) and sum(sends.values()) == 1_200
+    # Uncapped (an entry from before rule 9): a warm IP carries all it is planned.
+    _, overflow, over = allocate(_route("dedicated", (None, None), None), {"google": 5_000}, True)
+    assert (overflow, over) == (0, 0)

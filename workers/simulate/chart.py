@@ -92,3 +92,62 @@ def _num(day: date) -> float:
     import matplotlib.dates as mdates
 
     return float(mdates.date2num(day))  # type: ignore[no-untyped-call]
+
+
+def write_compare_chart(path: Path, title: str, pairs: Sequence[tuple[Timeline, Timeline]]) -> None:
+    """One panel per account: its volume and, per day, the share of its mail its dedicated
+    IPs sent under v1 (dashed) and v2 (solid), with a vertical line where each went Dedicated."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    n = len(pairs)
+    fig, axes = plt.subplots(n, 1, figsize=(11, 2.4 * n + 0.9), sharex=True, squeeze=False)
+    for ax, (v1, v2) in zip(axes[:, 0], pairs, strict=True):
+        ax.fill_between(v2.days, v2.volume, step="mid", color="#d5e0ef", linewidth=0)
+        ax.set_ylabel("messages / day")
+        ax.set_ylim(bottom=0)
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
+        ax.set_title(v2.account_id, loc="left", fontsize=10, fontweight="bold")
+        share_ax = ax.twinx()
+        for line, style, colour in ((v2, "-", "#c0392b"), (v1, "--", "#2c3e50")):  # v1 drawn over v2
+            share_ax.plot(line.days, sent_share(line), color=colour, linewidth=1.5, linestyle=style)
+            start = line.first("transition")
+            went = line.first("dedicated", start) if start is not None else None
+            if went is not None:
+                share_ax.axvline(_num(line.days[went]), color="#1b6e3a", linewidth=1.0, linestyle=style)
+        share_ax.set_ylim(0, 105)
+        share_ax.set_ylabel("sent by dedicated IPs %", color="#c0392b")
+    bottom = axes[-1, 0]
+    bottom.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
+    fig.autofmt_xdate()
+    legend = [
+        Patch(color="#d5e0ef", label="volume (left axis)"),
+        Line2D([], [], color="#2c3e50", linestyle="--", label="v1: dedicated share of the day's mail"),
+        Line2D([], [], color="#c0392b", label="v2: dedicated share of the day's mail"),
+        Line2D([], [], color="#1b6e3a", linestyle="--", label="v1 Dedicated from"),
+        Line2D([], [], color="#1b6e3a", label="v2 Dedicated from"),
+    ]
+    top = 1 - 0.6 / fig.get_figheight()
+    fig.suptitle(title, y=0.995, fontsize=11)
+    fig.legend(
+        handles=legend,
+        loc="upper center",
+        bbox_to_anchor=(0.5, top + 0.3 / fig.get_figheight()),
+        ncol=5,
+        fontsize=8,
+        frameon=False,
+    )
+    fig.tight_layout(rect=(0, 0, 1, top))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def sent_share(line: Timeline) -> list[float]:
+    """Per day, the percentage of the mail its dedicated IPs sent (NaN on days without mail)."""
+    return [100.0 * d / v if v else float("nan") for d, v in zip(line.dedicated_sent, line.volume, strict=True)]

@@ -24,6 +24,11 @@ class Timeline:
     account_id: str
     days: list[date] = field(default_factory=list)
     volume: list[int] = field(default_factory=list)
+    #: Mail sent through the dedicated pool, to the shared pool as overflow (rules 8 and 9),
+    #: and past a limit or capacity (only with no general pool to overflow to).
+    dedicated_sent: list[int] = field(default_factory=list)
+    overflow: list[int] = field(default_factory=list)
+    over_limit: list[int] = field(default_factory=list)
     management: list[ManagementType] = field(default_factory=list)
     dedicated_share_percent: list[float] = field(default_factory=list)
     #: IPs that may carry traffic (In Progress or Active).
@@ -60,6 +65,7 @@ def csv_header(policy: Policy) -> list[str]:
         "volume",
         "dedicated_sent",
         "overflow",
+        "over_limit",
         "management_type",
         "dedicated_share_percent",
         *(f"share_{p}_percent" for p in policy.mailbox_providers),
@@ -89,6 +95,7 @@ def csv_row(policy: Policy, result: DayResult) -> list[object]:
         result.sent.volume,
         result.sent.dedicated,
         result.sent.overflow,
+        result.sent.over_limit,
         MANAGEMENT_TYPE_LABELS[decision.account.management_type],
         f"{figures.dedicated_share_percent:.1f}",
         *shares,
@@ -121,6 +128,9 @@ def run(
             line = timelines[result.account.spec.account_id]
             line.days.append(result.day)
             line.volume.append(result.sent.volume)
+            line.dedicated_sent.append(result.sent.dedicated)
+            line.overflow.append(result.sent.overflow)
+            line.over_limit.append(result.sent.over_limit)
             line.management.append(decision.account.management_type)
             line.dedicated_share_percent.append(decision.figures.dedicated_share_percent)
             line.ip_count.append(decision.figures.dedicated_ip_count)

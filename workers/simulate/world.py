@@ -3,8 +3,9 @@
 Each simulated day D: IPs whose quarantine ended go back to their region's inventory;
 every account is decided for D from the history before D and the actions are applied
 (inventory, pool, quarantine); then the account "sends" D's mail along the routing entry
-the decision produced. A pair sends ``min(planned, limit)``; in Transition the rest goes
-to the shared pool, in Dedicated to the pool's warm IPs (rule 8) and only when there are
+the decision produced (``allocate``). A pair sends ``min(planned, limit)`` (rule 8) and an
+IP at most ``ip_daily_capacity`` over all providers (rule 9); in Transition the rest goes
+to the shared pool, in Dedicated to the pool's other IPs with room and only when there are
 none to the shared pool (counted as overflow): the router's rule, ``store.overflow``. The
 pairs that sent and their outcomes become D's history.
 """
@@ -45,6 +46,9 @@ class Sent:
     overflow: int
     #: Per provider: mail sent.
     by_provider: dict[str, int]
+    #: Mail carried past a pair's daily limit or an IP's capacity: only when the region
+    #: has no general pool to overflow to (``store.overflow``'s ``"over_limit"``).
+    over_limit: int = 0
 
 
 @dataclass(slots=True)
@@ -76,6 +80,7 @@ class World:
         self.scenario = scenario
         self.policy: Policy = scenario.policy
         self.inventory: dict[str, list[str]] = {r.name: list(r.inventory) for r in scenario.regions}
+        self.has_general_pool = {r.name: bool(r.general_pool) for r in scenario.regions}
         #: (until, region, address) of quarantined IPs.
         self.quarantine: list[tuple[date, str, str]] = []
         #: address → account id, for every IP in a dedicated pool.
@@ -158,49 +163,25 @@ class World:
             return Sent(0, 0, 0, {})
         by_provider = _split(total, spec.mix)
         pairs: dict[tuple[str, str], PairDay] = {}
-        dedicated = overflow = 0
+        sends: dict[tuple[str, str], int] = {}
+        overflow = over_limit = 0
         if route.providers:
-            within_pool = overflows_within_pool(route.management_type)
-            for provider, volume in by_provider.items():
-                provider_route = route.route_for(provider)
-                if provider_route is None or volume <= 0 or provider_route.dedicated_share <= 0:
-                    continue
-                planned = volume * provider_route.dedicated_share
-                rest = 0
-                warm: list[tuple[str, float]] = []
-                sends: dict[str, int] = {}
-                for ip in provider_route.ips:
-                    if ip.weight <= 0:
-                        continue
-                    n = round(planned * ip.weight)
-                    limit = ip.daily_limit
-                    if limit is None:
-                        warm.append((ip.address, ip.weight))
-                    elif n > limit:
-                        rest += n - limit
-                        n = limit
-                    if n > 0:
-                        sends[ip.address] = n
-                # The pool's IPs with room are its warm ones: a pair with a limit sends its
-                # planned share (capped) and no more. The simulated regions always have a
-                # general pool, so what the pool does not take is overflow.
-                if rest and overflow_to(within_pool, bool(warm), True) == "pool":
-                    weight_sum = sum(w for _, w in warm)
-                    for address, weight in warm:
-                        extra = round(rest * weight / weight_sum)
-                        sends[address] = sends.get(address, 0) + extra
-                    rest = 0
-                overflow += rest
-                bounce, complaint, deferral = self._rates(spec, index, provider)
-                for address, n in sends.items():
-                    dedicated += n
-                    bounced = round(n * bounce)
-                    deferred = min(n - bounced, round(n * deferral))
-                    delivered = n - bounced - deferred
-                    complained = min(delivered, round(n * complaint))
-                    pairs[(address, provider)] = PairDay(n, Outcomes(delivered, deferred, bounced, complained))
+            sends, overflow, over_limit = allocate(route, by_provider, self.has_general_pool[spec.region])
+        rates: dict[str, tuple[float, float, float]] = {}
+        for (address, provider), n in sends.items():
+            if n <= 0:
+                continue
+            if provider not in rates:
+                rates[provider] = self._rates(spec, index, provider)
+            bounce, complaint, deferral = rates[provider]
+            bounced = round(n * bounce)
+            deferred = min(n - bounced, round(n * deferral))
+            delivered = n - bounced - deferred
+            complained = min(delivered, round(n * complaint))
+            pairs[(address, provider)] = PairDay(n, Outcomes(delivered, deferred, bounced, complained))
         sim.window.append(DayHistory(day, by_provider, pairs))
-        return Sent(total, dedicated, overflow, by_provider)
+        dedicated = sum(pair.sent for pair in pairs.values())
+        return Sent(total, dedicated, overflow, by_provider, over_limit)
 
     @staticmethod
     def _rates(spec: AccountSpec, index: int, provider: str) -> tuple[float, float, float]:
@@ -221,3 +202,130 @@ def _split(total: int, mix: Mapping[str, float]) -> dict[str, int]:
         top = max(mix, key=mix.__getitem__)
         out[top] += rest
     return out
+
+
+#: (address, provider) → messages that pair carries today.
+Sends = dict[tuple[str, str], int]
+
+
+def allocate(route: AccountRoute, by_provider: Mapping[str, int], has_general_pool: bool) -> tuple[Sends, int, int]:
+    """A day's dedicated mail over the pool's pairs, as the router would place it.
+
+    Each provider's dedicated share goes to its IPs by weight. A pair sends at most its
+    daily limit (rule 8) and an IP at most ``route.ip_capacity`` over all providers (rule 9;
+    an IP over it gives back from each provider in proportion). What a pair or IP cannot
+    take goes where ``store.overflow`` says: in Dedicated to the pool's other IPs with room
+    (by weight), else to the general pool (``overflow``), and with no general pool to the
+    pair all the same (``over_limit``). Returns the sends, the overflow and the mail
+    carried over a limit or capacity (0 whenever the region has a general pool)."""
+    sends: Sends = {}
+    limits: dict[tuple[str, str], int | None] = {}
+    live: dict[str, list[tuple[str, float]]] = {}
+    rest: dict[str, int] = {}
+    for provider, volume in by_provider.items():
+        provider_route = route.route_for(provider)
+        if provider_route is None or volume <= 0 or provider_route.dedicated_share <= 0:
+            continue
+        planned = volume * provider_route.dedicated_share
+        live[provider] = [(ip.address, ip.weight) for ip in provider_route.ips if ip.weight > 0]
+        rest[provider] = 0
+        for ip in provider_route.ips:
+            if ip.weight <= 0:
+                continue
+            key = (ip.address, provider)
+            limits[key] = ip.daily_limit
+            n = round(planned * ip.weight)
+            if ip.daily_limit is not None and n > ip.daily_limit:
+                rest[provider] += n - ip.daily_limit
+                n = ip.daily_limit
+            sends[key] = n
+    _cap_ips(sends, route.ip_capacity, rest)
+    within_pool = overflows_within_pool(route.management_type)
+    overflow = 0
+    for provider, left in rest.items():
+        if not left:
+            continue
+        pool = _Pool(sends, limits, route.ip_capacity, provider)
+        if overflow_to(within_pool, pool.any_room(live[provider]), has_general_pool) == "pool":
+            left = pool.fill(live[provider], left)
+        if left and overflow_to(within_pool, False, has_general_pool) == "general":
+            overflow += left
+        elif left:  # no general pool: the first pair carries it over its limit
+            key = (live[provider][0][0], provider)
+            sends[key] = sends.get(key, 0) + left
+    return sends, overflow, over_limit(sends, limits, route.ip_capacity)
+
+
+def _loads(sends: Sends) -> dict[str, int]:
+    loads: dict[str, int] = {}
+    for (address, _), n in sends.items():
+        loads[address] = loads.get(address, 0) + n
+    return loads
+
+
+def _cap_ips(sends: Sends, capacity: int | None, rest: dict[str, int]) -> None:
+    """Trim every IP to ``capacity`` over its providers, each in proportion to what it sends
+    there; what is trimmed joins the provider's ``rest``."""
+    if capacity is None:
+        return
+    for address, load in _loads(sends).items():
+        excess = load - capacity
+        if excess <= 0:
+            continue
+        keys = sorted((key for key in sends if key[0] == address), key=sends.__getitem__, reverse=True)
+        cuts = {key: excess * sends[key] // load for key in keys}
+        short = excess - sum(cuts.values())
+        for key in keys:  # the rounding rest, from the largest first
+            extra = min(short, sends[key] - cuts[key])
+            cuts[key] += extra
+            short -= extra
+        for key, cut in cuts.items():
+            sends[key] -= cut
+            rest[key[1]] += cut
+
+
+@dataclass(slots=True)
+class _Pool:
+    """The room left today on one provider's pairs of the pool."""
+
+    sends: Sends
+    limits: Mapping[tuple[str, str], int | None]
+    capacity: int | None
+    provider: str
+
+    def room(self, address: str, loads: Mapping[str, int]) -> int:
+        key = (address, self.provider)
+        limit = self.limits.get(key)
+        pair = limit - self.sends.get(key, 0) if limit is not None else None
+        ip = self.capacity - loads.get(address, 0) if self.capacity is not None else None
+        rooms = [r for r in (pair, ip) if r is not None]
+        return max(0, min(rooms)) if rooms else 1 << 62
+
+    def any_room(self, live: list[tuple[str, float]]) -> bool:
+        loads = _loads(self.sends)
+        return any(self.room(address, loads) > 0 for address, _ in live)
+
+    def fill(self, live: list[tuple[str, float]], left: int) -> int:
+        """Spread ``left`` over the pairs with room by weight; what none can take is returned."""
+        while left > 0:
+            loads = _loads(self.sends)
+            rooms = {address: self.room(address, loads) for address, _ in live}
+            eligible = [(address, weight) for address, weight in live if rooms[address] > 0]
+            if not eligible:
+                break
+            weight_sum = sum(weight for _, weight in eligible)
+            share = left
+            for address, weight in eligible:
+                give = min(rooms[address], left, max(1, int(share * weight / weight_sum)))
+                key = (address, self.provider)
+                self.sends[key] = self.sends.get(key, 0) + give
+                left -= give
+        return left
+
+
+def over_limit(sends: Sends, limits: Mapping[tuple[str, str], int | None], capacity: int | None) -> int:
+    """Mail carried past a pair's daily limit or an IP's capacity (rules 8 and 9)."""
+    over = sum(max(0, n - limit) for key, n in sends.items() if (limit := limits.get(key)) is not None)
+    if capacity is not None:
+        over += sum(max(0, load - capacity) for load in _loads(sends).values())
+    return over
