@@ -132,23 +132,27 @@ class RegionRoute:
     region: str
     pool_id: str
     addresses: tuple[str, ...]
+    #: (v2, SPEC rule 12) The weight of each address, in ``addresses``' order, summing to 1,
+    #: while some IP is still ramping in (``store.general_pool``); ``()``: equal shares, also
+    #: what an entry written before rule 12 reads as.
+    weights: tuple[float, ...] = ()
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "format": FORMAT,
-                "kind": "region",
-                "region": self.region,
-                "pool_id": self.pool_id,
-                "addresses": list(self.addresses),
-            },
-            separators=(",", ":"),
-        )
+        entry: dict[str, object] = {
+            "format": FORMAT,
+            "kind": "region",
+            "region": self.region,
+            "pool_id": self.pool_id,
+            "addresses": list(self.addresses),
+        }
+        if self.weights:  # absent when equal: the text of an all-warm pool is unchanged
+            entry["weights"] = list(self.weights)
+        return json.dumps(entry, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> RegionRoute:
         stored = decode_region(text)
-        return cls(region=stored.region, pool_id=stored.pool_id, addresses=stored.addresses)
+        return cls(region=stored.region, pool_id=stored.pool_id, addresses=stored.addresses, weights=stored.weights)
 
 
 # -- the stored JSON, as read ------------------------------------------------------------
@@ -191,6 +195,7 @@ class StoredRegion(msgspec.Struct, frozen=True):
     region: str
     pool_id: str
     addresses: tuple[str, ...]
+    weights: tuple[float, ...] = ()  # absent from entries written before rule 12, and when equal
 
 
 _ACCOUNT = msgspec.json.Decoder(StoredAccount)

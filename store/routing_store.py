@@ -22,6 +22,7 @@ from datetime import date
 import asyncpg
 
 from store import queries
+from store.general_pool import general_weights
 from store.routing_entry import AccountRoute, RegionRoute
 
 ROUTING_CHANNEL = "sendingip_routing"
@@ -66,10 +67,31 @@ async def _write(conn: asyncpg.Connection, routes: Sequence[AccountRoute | Regio
     return last
 
 
-async def publish_general_pool(conn: asyncpg.Connection, region: str) -> int:
-    """Publish the region's general pool as it is in ``ip_addresses`` now."""
+async def publish_general_pool(conn: asyncpg.Connection, region: str, *, only_if_changed: bool = False) -> int:
+    """Publish the region's general pool as it is in ``ip_addresses`` now, each IP weighted
+    by its ramp-in stage (SPEC rule 12, ``store.general_pool``). With ``only_if_changed``
+    (the rebalancer's daily run), an entry equal to the one published is not written again:
+    returns 0 then."""
     row = await conn.fetchrow(queries.load()["routing_general_pool"], region)
     if row is None:
         raise LookupError(f"region {region!r} has no general pool")
-    route = RegionRoute(region=region, pool_id=row["pool_id"], addresses=tuple(row["addresses"] or ()))
+    stages = list(row["stages"] or ())
+    schedule = list(row["schedule"] or ())
+    route = RegionRoute(
+        region=region,
+        pool_id=row["pool_id"],
+        addresses=tuple(row["addresses"] or ()),
+        weights=general_weights(stages, schedule, row["rules"] or "v2"),
+    )
+    if only_if_changed and row["published"] is not None and RegionRoute.from_json(row["published"]) == route:
+        return 0
     return await publish(conn, [route])
+
+
+async def publish_general_pools(conn: asyncpg.Connection) -> int:
+    """``publish_general_pool(only_if_changed=True)`` for every region; returns how many
+    were written. Call inside a transaction."""
+    written = 0
+    for r in await conn.fetch(queries.load()["routing_general_regions"]):
+        written += 1 if await publish_general_pool(conn, r["region"], only_if_changed=True) else 0
+    return written

@@ -16,6 +16,7 @@ from server.management.errors import AlreadyExists, InvalidArgument
 from server.proto_enums import IP_STATUS_TO_PROTO
 from store import queries, routing_store
 from store.account_figures import AccountFigures
+from store.general_pool import general_weights, warmup_percent
 
 #: ``ip_addresses.state`` an added address gets, per purpose.
 _STATE_FOR_PURPOSE = {
@@ -89,8 +90,9 @@ async def list_sending_ips(
     while a pair of a provider that carries the account's traffic is still warming);
     before the first rebalance, In Progress while any pair is below the end of its
     provider's schedule. General pool IPs are listed while the account sends through the
-    shared pool (General and Transition), each Active with an equal part of the share the
-    dedicated pool does not take.
+    shared pool (General and Transition), each with its part of the share the dedicated
+    pool does not take (equal, or by weight while one ramps in) and In Progress while it
+    ramps in (rule 12), else Active.
     Warm-up %, share and limit come from the rebalancer's figures for the account.
     """
     q = queries.load()
@@ -123,22 +125,35 @@ async def list_sending_ips(
             )
         )
     if row["management_type"] != "dedicated":
-        general = await conn.fetch(q["mgmt_general_ips"], account_id, row["region"], today)
         dedicated_share = account.dedicated_share_percent if row["management_type"] == "transition" else 0.0
-        share = max(0.0, 100.0 - dedicated_share) / len(general) if general else 0.0
-        ips.extend(
+        general = await conn.fetch(q["mgmt_general_ips"], account_id, row["region"], today)
+        ips.extend(_general_ips(general, max(0.0, 100.0 - dedicated_share)))
+    return management_pb2.ListSendingIPsResponse(account=account, ips=ips)
+
+
+def _general_ips(rows: Sequence[asyncpg.Record], shared_percent: float) -> list[types_pb2.SendingIP]:
+    """The general pool's IPs, each with its part of ``shared_percent``: equal, or by its
+    ramp-in weight while an IP is ramping in; In Progress until warm (rule 12, v2)."""
+    if not rows:
+        return []
+    schedule = list(rows[0]["schedule"] or ())
+    rules = rows[0]["rules"] or "v2"
+    weights = general_weights([r["stage"] for r in rows], schedule, rules) or (1.0 / len(rows),) * len(rows)
+    found = []
+    for r, weight in zip(rows, weights, strict=True):
+        warming = rules != "v1" and r["stage"] is not None and r["stage"] < len(schedule)
+        found.append(
             types_pb2.SendingIP(
                 address=r["address"],
                 region=r["region"],
                 pool_id=r["pool_id"],
                 pool_type=types_pb2.POOL_TYPE_GENERAL,
-                status=types_pb2.IP_STATUS_ACTIVE,
-                warmup_percent=100.0,
-                traffic_share_percent=share,
+                status=types_pb2.IP_STATUS_IN_PROGRESS if warming else types_pb2.IP_STATUS_ACTIVE,
+                warmup_percent=warmup_percent(r["stage"], schedule) if warming else 100.0,
+                traffic_share_percent=shared_percent * weight,
                 daily_limit=0,
                 sent_today=r["sent_today"],
                 assigned_on="",
             )
-            for r in general
         )
-    return management_pb2.ListSendingIPsResponse(account=account, ips=ips)
+    return found

@@ -4,7 +4,8 @@ Pure: the same (account_id, message_id), entries and headroom give the same answ
 every process on every machine. The hash is BLAKE2b, never ``hash()`` (salted per
 process). Two independent draws come from one digest: ``u`` decides dedicated pool
 versus general pool (with probability ``dedicated_share``), ``k`` chooses inside the
-pool (weighted for a dedicated pool, uniform for the general pool).
+pool (weighted for a dedicated pool, uniform for the general pool unless an IP of it is
+ramping in, rule 12).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ GENERAL = types_pb2.POOL_TYPE_GENERAL
 DEDICATED = types_pb2.POOL_TYPE_DEDICATED
 _UNIT = 2.0**-53
 _LOW64 = (1 << 64) - 1
+#: An odd 64-bit constant (2^64 / golden ratio) for ``general_address``'s mixing.
+_MIX = 0x9E3779B97F4A7C15
 
 #: ``headroom(address, provider, limit, hourly_burst)``: whether one more pick fits in the
 #: pair's limit today, as released by the current hour (rule 10).
@@ -117,10 +120,23 @@ def pick(
         if to == "over_limit":  # the caller counts the message over the pair's limit (or IP's capacity)
             return Choice(address, account.pool_id, DEDICATED, False, limit, burst, cap)
         assert region is not None
-        return Choice(region.addresses[k % len(region.addresses)], region.pool_id, GENERAL, True, None, 0.0, None)
+        return Choice(general_address(region, k), region.pool_id, GENERAL, True, None, 0.0, None)
     if region is None or not region.addresses:
         raise NoGeneralPool(region_name)
-    return Choice(region.addresses[k % len(region.addresses)], region.pool_id, GENERAL, False, None, 0.0, None)
+    return Choice(general_address(region, k), region.pool_id, GENERAL, False, None, 0.0, None)
+
+
+def general_address(region: CompiledRegion, k: int) -> str:
+    """The general pool's IP for draw ``k``: uniform, or weighted while an IP ramps in
+    (rule 12). The weighted draw mixes all of ``k`` (a Weyl step): an overflowed pick's
+    ``k`` has its high bits inside the full dedicated IP's interval, and must not let that
+    choose the general IP."""
+    cumulative = region.cumulative
+    if not cumulative:
+        return region.addresses[k % len(region.addresses)]
+    y = (((k * _MIX) & _LOW64) >> 11) * _UNIT
+    i = bisect_right(cumulative, y)
+    return region.addresses[i if i < len(cumulative) else len(cumulative) - 1]
 
 
 def _other_with_headroom(

@@ -90,6 +90,9 @@ class CompiledRegion:
     pool_id: str
     addresses: tuple[str, ...]
     version: int
+    #: (rule 12) Running sum of the addresses' weights, the last exactly 1.0, while an IP is
+    #: ramping in; ``()``: equal shares.
+    cumulative: tuple[float, ...] = ()
 
 
 def compile_route(
@@ -179,7 +182,15 @@ def compile_account(entry: AccountRoute | StoredAccount, version: int) -> Compil
 
 
 def compile_region(entry: RegionRoute | StoredRegion, version: int) -> CompiledRegion:
-    return CompiledRegion(region=entry.region, pool_id=entry.pool_id, addresses=tuple(entry.addresses), version=version)
+    addresses = tuple(entry.addresses)
+    cumulative: tuple[float, ...] = ()
+    weights = entry.weights
+    total = sum(weights)
+    if len(weights) == len(addresses) and addresses and total > 0:
+        running = list(accumulate(w / total for w in weights))
+        running[-1] = 1.0  # no gap from rounding at the top
+        cumulative = tuple(running)
+    return CompiledRegion(entry.region, entry.pool_id, addresses, version, cumulative)
 
 
 @dataclass

@@ -44,10 +44,12 @@ ON CONFLICT DO NOTHING
 
 -- name: mgmt_insert_ips
 -- $3 is 'general' (into the region's general pool) or 'inventory'. Addresses already
--- stored are left alone and not returned; the caller classifies them.
-INSERT INTO ip_addresses (address, region, state, pool_id)
+-- stored are left alone and not returned; the caller classifies them. A general IP starts
+-- at stage 0 of its ramp-in (SPEC rule 12).
+INSERT INTO ip_addresses (address, region, state, pool_id, general_stage)
 SELECT a, $2, $3,
-       CASE WHEN $3 = 'general' THEN (SELECT pool_id FROM pools WHERE region = $2 AND pool_type = 'general') END
+       CASE WHEN $3 = 'general' THEN (SELECT pool_id FROM pools WHERE region = $2 AND pool_type = 'general') END,
+       CASE WHEN $3 = 'general' THEN 0 END
 FROM unnest($1::text[]::inet[]) AS a
 ON CONFLICT (address) DO NOTHING
 RETURNING host(address) AS address
@@ -87,8 +89,10 @@ WHERE p.account_id = $1 AND p.pool_type = 'dedicated'
 ORDER BY i.state = 'draining', i.assigned_on, i.address
 
 -- name: mgmt_general_ips
--- The general pool of region $2 with what account $1 sent through each IP on day $3.
-SELECT host(i.address) AS address, i.region, i.pool_id,
+-- The general pool of region $2 with what account $1 sent through each IP on day $3, each
+-- IP's ramp-in stage (rule 12; NULL: warm) and the policy's schedule and rules.
+SELECT host(i.address) AS address, i.region, i.pool_id, i.general_stage AS stage,
+       (SELECT warmup_schedule FROM policy) AS schedule, (SELECT warmup_rules FROM policy) AS rules,
        LEAST(coalesce(h.sent, 0), 9223372036854775807)::bigint AS sent_today
 FROM pools p
 JOIN ip_addresses i ON i.pool_id = p.pool_id AND i.state = 'general'

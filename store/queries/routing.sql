@@ -33,8 +33,19 @@ SELECT pg_notify('sendingip_routing', $1::text)
 SELECT version FROM routing_clock
 
 -- name: routing_general_pool
-SELECT p.pool_id, array_agg(host(i.address) ORDER BY i.address) FILTER (WHERE i.address IS NOT NULL) AS addresses
+-- The region's general pool with each IP's ramp-in stage (rule 12; NULL: warm), the policy's
+-- schedule and rules that weigh them, and the entry published for it now (NULL: none).
+SELECT p.pool_id,
+       array_agg(host(i.address) ORDER BY i.address) FILTER (WHERE i.address IS NOT NULL) AS addresses,
+       array_agg(i.general_stage ORDER BY i.address) FILTER (WHERE i.address IS NOT NULL) AS stages,
+       (SELECT warmup_schedule FROM policy) AS schedule,
+       (SELECT warmup_rules FROM policy) AS rules,
+       (SELECT e.entry FROM routing_entries e WHERE e.kind = 'region' AND e.key = $1) AS published
 FROM pools p
 LEFT JOIN ip_addresses i ON i.pool_id = p.pool_id AND i.state = 'general'
 WHERE p.region = $1 AND p.pool_type = 'general'
 GROUP BY p.pool_id
+
+-- name: routing_general_regions
+-- The regions that have a general pool.
+SELECT region FROM pools WHERE pool_type = 'general' ORDER BY region

@@ -153,3 +153,26 @@ SELECT pg_try_advisory_lock(hashtext($1))
 
 -- name: worker_session_unlock
 SELECT pg_advisory_unlock(hashtext($1))
+
+-- name: worker_ramp_general_ips
+-- SPEC rule 12 (v2): each general-pool IP still ramping in (general_stage not NULL) advances
+-- one stage for each day before $1 on which it carried traffic and that no run has counted
+-- yet (history from $2 on, the window); past the schedule's $3 stages it is warm (NULL).
+-- Idempotent: a day is counted once (general_evaluated_through), and a run for an earlier
+-- day counts nothing. Returns the IPs it looked at.
+WITH carried AS (
+    SELECT w.address,
+           (SELECT count(DISTINCT h.day) FROM daily_history h
+            WHERE h.day >= $2 AND h.day < $1 AND h.ip = host(w.address)
+              AND h.day > coalesce(w.general_evaluated_through, $2::date - 1)
+              AND h.imported + h.counted > 0) AS days
+    FROM ip_addresses w
+    WHERE w.state = 'general' AND w.general_stage IS NOT NULL
+      AND (w.general_evaluated_through IS NULL OR w.general_evaluated_through < $1::date - 1)
+)
+UPDATE ip_addresses i
+SET general_stage = CASE WHEN i.general_stage + c.days >= $3 THEN NULL ELSE i.general_stage + c.days END,
+    general_evaluated_through = $1::date - 1
+FROM carried c
+WHERE i.address = c.address
+RETURNING host(i.address) AS address, i.general_stage AS stage

@@ -102,7 +102,8 @@ def test_readme_walkthrough_ends_with_a_transition_account_and_in_progress_ips(
     ]
     dedicated = [line for line in text.splitlines() if "dedicated:acme" in line]
     assert dedicated and all("Dedicated" in line and "In Progress" in line for line in dedicated), text
-    assert any("general:us-east" in line and "General" in line and "Active" in line for line in text.splitlines())
+    # Just added by AddIPs, all equally new: In Progress until warm (rule 12), equal shares.
+    assert any("general:us-east" in line and "General" in line and "In Progress" in line for line in text.splitlines())
     reason = next(line for line in text.splitlines() if line.startswith("Reason: "))
     assert len(reason) > len("Reason: -"), text  # the rebalancer said why
 
@@ -110,7 +111,7 @@ def test_readme_walkthrough_ends_with_a_transition_account_and_in_progress_ips(
     assert table["account"]["management_type"] == "MANAGEMENT_TYPE_TRANSITION"
     assert table["account"]["volume_30d"] == 3_000_000  # a number, not a string
     statuses = {ip["pool_type"]: ip["status"] for ip in table["ips"]}
-    assert statuses == {"POOL_TYPE_DEDICATED": "IP_STATUS_IN_PROGRESS", "POOL_TYPE_GENERAL": "IP_STATUS_ACTIVE"}
+    assert statuses == {"POOL_TYPE_DEDICATED": "IP_STATUS_IN_PROGRESS", "POOL_TYPE_GENERAL": "IP_STATUS_IN_PROGRESS"}
 
     def counted() -> bool:  # the routed message, once the router has flushed its counts
         table = json.loads(cli.run("status", "acme", "--json").stdout)

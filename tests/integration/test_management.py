@@ -435,9 +435,10 @@ async def test_list_sending_ips_is_the_seeds_table(api: Api) -> None:
     assert (warming.daily_limit, warming.sent_today, warming.assigned_on) == (2_505_000, 1000, "2026-03-01")
     assert (draining.status, draining.traffic_share_percent) == (types_pb2.IP_STATUS_DRAINING, 0.0)
     shared = rows["192.0.2.1"]
+    # Added by AddIPs and not yet ramped in (rule 12): In Progress; all equally new, so equal shares.
     assert (shared.pool_type, shared.status, shared.assigned_on, shared.sent_today) == (
         types_pb2.POOL_TYPE_GENERAL,
-        types_pb2.IP_STATUS_ACTIVE,
+        types_pb2.IP_STATUS_IN_PROGRESS,
         "",
         5,
     )

@@ -64,7 +64,27 @@ async def test_the_v2_policy_migration_keeps_the_stored_settings_and_adds_the_de
             await conn.execute(migration.sql)
             await conn.execute(q["record_migration"], migration.version, migration.name)
         await conn.execute("UPDATE policy SET dedicated_threshold_30d = 300000, warmup_schedule = '{100,1000}'")
-        assert [m.name for m in await apply_migrations(conn)] == ["policy_v2"]
+        assert [m.name for m in await apply_migrations(conn)][:1] == ["policy_v2"]
         policy = policy_from_columns(await conn.fetchrow(q["worker_policy"]))
     assert policy == Policy(dedicated_threshold_30d=300_000, warmup_schedule=(100, 1000))
     assert (policy.advance_fraction, policy.warmup_rules, policy.provider_schedules) == (0.9, "v2", {})
+
+
+async def test_general_ips_from_before_the_ramp_in_migration_count_as_warm(databases: DatabaseFactory) -> None:
+    """0006 (SPEC rule 12): IPs already in a general pool carry traffic: warm (stage NULL)."""
+    url = await databases.create(migrated=False)
+    q = queries.load()
+    async with connect(url) as conn:
+        await conn.execute(q["create_migrations_table"])
+        for migration in available_migrations()[:5]:
+            await conn.execute(migration.sql)
+            await conn.execute(q["record_migration"], migration.version, migration.name)
+        await conn.execute("INSERT INTO regions (region) VALUES ('us-east')")
+        await conn.execute(
+            "INSERT INTO pools (pool_id, region, pool_type) VALUES ('general:us-east', 'us-east', 'general')"
+        )
+        await conn.execute(
+            "INSERT INTO ip_addresses (address, region, state, pool_id) VALUES ('192.0.2.1', 'us-east', 'general', 'general:us-east')"
+        )
+        assert [m.name for m in await apply_migrations(conn)] == ["general_pool_ramp"]
+        assert await conn.fetchval("SELECT general_stage FROM ip_addresses") is None

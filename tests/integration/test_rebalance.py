@@ -9,9 +9,11 @@ from datetime import date, timedelta
 import asyncpg
 import pytest
 
+from sendingip.v1 import types_pb2
+from server.management import ips
 from store import routing_store
 from store.database import create_pool
-from store.routing_entry import AccountRoute
+from store.routing_entry import AccountRoute, RegionRoute
 from tests.support.routing import seed_region
 from workers.rebalance.run import rebalance
 
@@ -224,3 +226,58 @@ async def test_racing_rebalancers_never_put_an_ip_in_two_pools(db: asyncpg.Conne
     assert len({r["version"] for r in entries}) == len(entries)
     waiting = await db.fetch("SELECT reason FROM accounts WHERE management_type = 'general'")
     assert len(waiting) == 7 and all("inventory of us-east has 0 free IPs" in r["reason"] for r in waiting)
+
+
+async def _region_entry(db: asyncpg.Connection, region: str = "us-east") -> RegionRoute:
+    text = await db.fetchval("SELECT entry FROM routing_entries WHERE kind = 'region' AND key = $1", region)
+    return RegionRoute.from_json(text)
+
+
+async def _general_statuses(db: asyncpg.Connection, day: date) -> dict[str, int]:
+    listed = await ips.list_sending_ips(db, "acme", day)
+    return {ip.address: ip.status for ip in listed.ips if ip.pool_type == types_pb2.POOL_TYPE_GENERAL}
+
+
+async def test_a_general_ip_added_to_a_region_ramps_in_along_the_schedule(
+    db: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
+    """SPEC rule 12: two warm general IPs (there before rule 12) and a third added: the
+    third's weight is its stage's limit, growing with each day it carried traffic, and it
+    is In Progress until warm."""
+    await seed_region(db, addresses=("192.0.2.1", "192.0.2.2"), publish=False)
+    await db.execute("UPDATE policy SET warmup_schedule = ARRAY[100, 1000, 10000]::bigint[]")
+    await db.execute("INSERT INTO accounts (account_id, region) VALUES ('acme', 'us-east')")
+    await ips.add_ips(db, "us-east", ["192.0.2.3"], types_pb2.IP_PURPOSE_GENERAL_POOL)
+    entry = await _region_entry(db)
+    assert entry.addresses == ("192.0.2.1", "192.0.2.2", "192.0.2.3")
+    assert entry.weights == pytest.approx((10_000 / 20_100, 10_000 / 20_100, 100 / 20_100))
+    assert (await _general_statuses(db, D0))["192.0.2.3"] == types_pb2.IP_STATUS_IN_PROGRESS
+    assert (await _general_statuses(db, D0))["192.0.2.1"] == types_pb2.IP_STATUS_ACTIVE
+
+    await rebalance(pool, D0)  # nothing carried yet: stage 0 still
+    assert (await _region_entry(db)).weights == entry.weights
+    await add_history(db, "acme", D0, 1, 500, ip="192.0.2.3")
+    await rebalance(pool, D0 + timedelta(days=1))
+    weights = (await _region_entry(db)).weights
+    assert weights == pytest.approx((10_000 / 21_000, 10_000 / 21_000, 1000 / 21_000))
+    version = await db.fetchval("SELECT version FROM routing_clock")
+    await rebalance(pool, D0 + timedelta(days=1))  # the same day again: counted once
+    assert (await _region_entry(db)).weights == weights
+    assert await db.fetchval("SELECT version FROM routing_clock") == version
+    await rebalance(pool, D0 + timedelta(days=2))  # a day without traffic through it holds it
+    assert (await _region_entry(db)).weights == weights
+
+    for d in (2, 3):
+        await add_history(db, "acme", D0 + timedelta(days=d), 1, 500, ip="192.0.2.3")
+        await rebalance(pool, D0 + timedelta(days=d + 1))
+    assert (await _region_entry(db)).weights == ()  # warm: equal shares
+    assert set((await _general_statuses(db, D0 + timedelta(days=4))).values()) == {types_pb2.IP_STATUS_ACTIVE}
+    assert await db.fetchval("SELECT general_stage FROM ip_addresses WHERE address = '192.0.2.3'") is None
+
+
+async def test_a_fresh_region_of_new_general_ips_routes_equally(db: asyncpg.Connection, pool: asyncpg.Pool) -> None:
+    await ips.add_ips(db, "eu-west", ["192.0.2.7", "192.0.2.8"], types_pb2.IP_PURPOSE_GENERAL_POOL)
+    assert (await _region_entry(db, "eu-west")).weights == ()
+    await rebalance(pool, D0)
+    entry = await _region_entry(db, "eu-west")
+    assert entry.addresses == ("192.0.2.7", "192.0.2.8") and entry.weights == ()

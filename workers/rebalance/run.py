@@ -65,6 +65,8 @@ class RebalanceReport:
     routes_published: int = 0
     #: Accounts that had no routing entry and got a General one (``_publish_general_entries``).
     general_entries: int = 0
+    #: Regions whose general pool entry changed as IPs ramped in (``_ramp_general_pools``).
+    general_pools_published: int = 0
     seconds: float = 0.0
     #: Ended early by ``stop``: the accounts not reached wait for the next run.
     stopped: bool = False
@@ -132,6 +134,7 @@ async def rebalance(
         mark = _phase(report, "load_state", mark)
 
     report.general_entries = await _publish_general_entries(pool, accounts, day)
+    report.general_pools_published = await _ramp_general_pools(pool, policy, day)
     report.accounts = len(accounts)
     figures_batch: list[tuple[str, str, str]] = []
     to_apply: list[tuple[str, Sequence[DayHistory]]] = []
@@ -197,6 +200,20 @@ async def _publish_general_entries(pool: asyncpg.Pool, accounts: Sequence[asyncp
             )
     if published:
         log.info("rebalance day=%s published General routing entries for %d accounts without one", day, published)
+    return published
+
+
+async def _ramp_general_pools(pool: asyncpg.Pool, policy: Policy, day: date) -> int:
+    """SPEC rule 12 (v2): advance the general-pool IPs that are ramping in by the days they
+    carried traffic, and republish each region whose general pool's weights changed (the
+    weights: ``store.general_pool``). One transaction; returns how many regions were
+    published."""
+    first = day - timedelta(days=policy.history_window_days)
+    async with pool.acquire() as conn, conn.transaction():
+        ramped = await conn.fetch(queries.load()["worker_ramp_general_ips"], day, first, policy.warm_stage)
+        published = await routing_store.publish_general_pools(conn)
+    for r in ramped:
+        log.info("general pool ip=%s day=%s stage=%s", r["address"], day, "warm" if r["stage"] is None else r["stage"])
     return published
 
 
