@@ -15,7 +15,9 @@ from store.labels import MANAGEMENT_TYPE_LABELS
 from workers.simulate.timeline import Timeline
 
 if TYPE_CHECKING:
+    from matplotlib.artist import Artist
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 _SHADES = {"transition": "#fde9b8", "dedicated": "#cdebd3"}
 
@@ -60,6 +62,13 @@ def write_chart(path: Path, title: str, timelines: Sequence[Timeline]) -> None:
         Patch(color=_SHADES["transition"], label=MANAGEMENT_TYPE_LABELS["transition"]),
         Patch(color=_SHADES["dedicated"], label=MANAGEMENT_TYPE_LABELS["dedicated"]),
     ]
+    _save(fig, title, legend, path)
+
+
+def _save(fig: Figure, title: str, legend: Sequence[Artist], path: Path) -> None:
+    """Title and legend above the panels, then the PNG at ``path``."""
+    import matplotlib.pyplot as plt
+
     top = 1 - 0.6 / fig.get_figheight()
     fig.suptitle(title, y=0.995, fontsize=11)
     fig.legend(
@@ -132,20 +141,7 @@ def write_compare_chart(path: Path, title: str, pairs: Sequence[tuple[Timeline, 
         Line2D([], [], color="#1b6e3a", linestyle="--", label="v1 Dedicated from"),
         Line2D([], [], color="#1b6e3a", label="v2 Dedicated from"),
     ]
-    top = 1 - 0.6 / fig.get_figheight()
-    fig.suptitle(title, y=0.995, fontsize=11)
-    fig.legend(
-        handles=legend,
-        loc="upper center",
-        bbox_to_anchor=(0.5, top + 0.3 / fig.get_figheight()),
-        ncol=5,
-        fontsize=8,
-        frameon=False,
-    )
-    fig.tight_layout(rect=(0, 0, 1, top))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, title, legend, path)
 
 
 def sent_share(line: Timeline) -> list[float]:
