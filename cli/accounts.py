@@ -1,4 +1,8 @@
-"""`sendingip accounts [list|show|create]`: the accounts, through the Management API."""
+"""`sendingip accounts [list|show|create|mode]`: the accounts, through the Management API.
+
+``accounts mode ACCOUNT MODE`` pins an account (SPEC §2 rule 7): ``auto``, ``general``,
+``dedicated`` or ``frozen``; the next rebalance honours it.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,12 @@ from cli import client, output
 from cli.status import account_header
 from sendingip.v1 import management_pb2, types_pb2
 from server.proto_enums import MANAGEMENT_TYPE_TO_PROTO
+from store.accounts import ACCOUNT_MODES
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("accounts", help="list, show or create accounts")
-    sub = parser.add_subparsers(dest="accounts_command", metavar="{list,show,create}")
+    sub = parser.add_subparsers(dest="accounts_command", metavar="{list,show,create,mode}")
 
     listing = sub.add_parser("list", help="accounts, filtered (the default)")
     for p in (parser, listing):
@@ -34,6 +39,18 @@ def register(subparsers: Any) -> None:
     create.add_argument("--region", required=True)
     client.add_client_options(create)
     create.set_defaults(func=create_command)
+
+    mode = sub.add_parser(
+        "mode",
+        help="pin an account's mode (rule 7): auto, general, dedicated or frozen",
+        description="auto: the thresholds decide; general: never dedicated (drains a pool it has); "
+        "dedicated: dedicated whatever the thresholds; frozen: the rebalancer leaves it alone. "
+        "Takes effect at the next rebalance.",
+    )
+    mode.add_argument("account", metavar="ACCOUNT")
+    mode.add_argument("mode", metavar="MODE", choices=ACCOUNT_MODES)
+    client.add_client_options(mode)
+    mode.set_defaults(func=mode_command)
 
 
 def list_command(args: argparse.Namespace) -> int:
@@ -102,6 +119,21 @@ def create_command(args: argparse.Namespace) -> int:
             output.print_json(output.to_dict(account))
         else:
             print(f"account {account.account_id} is in region {account.region}")
+        return 0
+
+    return client.run(args, body)
+
+
+def mode_command(args: argparse.Namespace) -> int:
+    def body(c: client.Client) -> int:
+        account = c.call(
+            c.management.SetAccountMode,
+            management_pb2.SetAccountModeRequest(account_id=args.account, mode=args.mode),
+        )
+        if args.json:
+            output.print_json(output.to_dict(account))
+        else:
+            print(f"account {account.account_id} is in mode {account.mode} (the next rebalance honours it)")
         return 0
 
     return client.run(args, body)

@@ -4,6 +4,9 @@ A change takes effect at the next rebalance. Lists are comma-separated:
 ``policy set warmup_schedule=200,500,1000 mailbox_providers=google,other``.
 A provider's own schedule is PROVIDER:LIMITS, one provider per item, and no limits removes it:
 ``policy set provider_schedules=microsoft:100,300,1000 provider_schedules=yahoo:``.
+An account's own settings are ACCOUNT:SETTING=VALUE,..., one account per item; the item replaces
+that account's override, and no settings remove it:
+``policy set account_overrides=acme:dedicated_threshold_30d=100000,max_ips_per_account=3 account_overrides=old:``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from cli import client, output
 from sendingip.v1 import management_pb2, types_pb2
+from store.policy_limits import OVERRIDABLE
 
 _OUTPUT_ONLY = ("updated_by", "updated_at")
 SETTABLE = tuple(f.name for f in types_pb2.Policy.DESCRIPTOR.fields if f.name not in _OUTPUT_ONLY)
@@ -49,6 +53,8 @@ def parse_settings(items: list[str]) -> types_pb2.Policy:
         try:
             if key == "provider_schedules":
                 policy.provider_schedules.append(_provider_schedule(raw))
+            elif key == "account_overrides":
+                policy.account_overrides.append(account_override(raw))
             elif field.is_repeated:
                 parts = [p.strip() for p in raw.split(",") if p.strip()]
                 if not parts:
@@ -81,6 +87,31 @@ def _provider_schedule(raw: str) -> types_pb2.ProviderSchedule:
     return types_pb2.ProviderSchedule(provider=provider.strip(), limits=[int(p.replace("_", "")) for p in parts])
 
 
+def account_override(raw: str) -> types_pb2.AccountOverride:
+    """``acme:max_ips_per_account=3,dedicated_threshold_30d=100000`` (set) or ``acme:`` (remove).
+
+    An account id may hold ``:`` but never ``=`` or ``,``: the id ends at the last ``:``
+    before the first setting.
+    """
+    equals = raw.find("=")
+    account, sep, settings = raw[: equals if equals >= 0 else len(raw)].rpartition(":")
+    settings += raw[equals:] if equals >= 0 else ""
+    if not sep or not account.strip():
+        raise client.UsageError(
+            f"account_overrides: {raw!r} is not ACCOUNT:SETTING=VALUE,..., e.g. "
+            "acme:dedicated_threshold_30d=100000,max_ips_per_account=3 (acme: removes it)"
+        )
+    override = types_pb2.AccountOverride(account_id=account.strip())
+    for item in (p.strip() for p in settings.split(",") if p.strip()):
+        name, sep, value = item.partition("=")
+        if not sep or name.strip() not in OVERRIDABLE:
+            raise client.UsageError(
+                f"account_overrides: {item!r} is not SETTING=VALUE with SETTING one of {', '.join(OVERRIDABLE)}"
+            )
+        setattr(override, name.strip(), int(value.strip().replace("_", "")))
+    return override
+
+
 def show_command(args: argparse.Namespace) -> int:
     def body(c: client.Client) -> int:
         print_policy(c.call(c.management.GetPolicy, management_pb2.GetPolicyRequest()), args.json)
@@ -105,6 +136,11 @@ def print_policy(policy: types_pb2.Policy, as_json: bool) -> None:
     values = output.to_dict(policy)
     # provider -> its limits, as a scenario's [policy.provider_schedules] writes them
     values["provider_schedules"] = {s.provider: list(s.limits) for s in policy.provider_schedules}
+    # account -> its own settings, as a scenario's [policy.account_overrides] writes them
+    values["account_overrides"] = {
+        o.account_id: {name: getattr(o, name) for name in OVERRIDABLE if o.HasField(name)}
+        for o in policy.account_overrides
+    }
     for key in _OUTPUT_ONLY:  # who changed it last, below the settings
         values[key] = values.pop(key)
     if as_json:
@@ -112,7 +148,12 @@ def print_policy(policy: types_pb2.Policy, as_json: bool) -> None:
         return
     width = max(len(k) for k in values)
     for key, value in values.items():
-        if isinstance(value, dict):
+        if key == "account_overrides":
+            value = " ".join(
+                f"{k}:{','.join(f'{name}={v}' for name, v in settings.items())}" for k, settings in value.items()
+            )
+            value = value or "none"
+        elif isinstance(value, dict):
             value = " ".join(f"{k}:{','.join(str(v) for v in limits)}" for k, limits in value.items()) or "none"
         elif isinstance(value, list):
             value = ",".join(str(v) for v in value)

@@ -54,6 +54,8 @@ def account_header(account: types_pb2.Account) -> str:
         first += f"  ·  Since: {account.transition_started_on}"
     if account.warmup_paused:
         first += "  ·  Warm-up: PAUSED"
+    if account.mode and account.mode != "auto":
+        first += f"  ·  Mode: {account.mode} (set by an operator)"
     lines.append(first)
     lines.append(
         f"30-day volume: {output.number(account.volume_30d)}"

@@ -17,10 +17,9 @@ from datetime import date
 from typing import Protocol
 
 from sendingip.v1 import types_pb2
+from store.accounts import ACCOUNT_ID as ACCOUNT_ID  # SPEC §3; the policy's overrides check it too
 from store.routing_entry import PROVIDER_NAME
 
-#: An account id (SPEC §3); `sendingip keys create --accounts` checks its list with it too.
-ACCOUNT_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 _REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MAX_MESSAGE_ID_BYTES = 998

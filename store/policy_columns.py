@@ -6,8 +6,9 @@ This is the one place that converts, at the edge, before the one ``Policy.valida
 ``COLUMNS`` is derived from the dataclass's fields, in their order: the column list the
 Management API reads and the order of ``mgmt_policy_update``'s parameters
 (store/queries/management.sql; tests/unit/test_policy_limits.py checks they agree).
-``provider_schedules`` is a jsonb column (``{"microsoft": [100, 300, ...]}``): asyncpg reads
-and writes it as JSON text, and ``column_values``/``column_parameters`` convert it here.
+``provider_schedules`` (``{"microsoft": [100, 300, ...]}``) and ``account_overrides``
+(``{"acme": {"max_ips_per_account": 3}}``) are jsonb columns: asyncpg reads and writes them as
+JSON text, and ``column_values``/``column_parameters`` convert them here.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ PERCENT_COLUMNS: Mapping[str, str] = {field: field.removesuffix("_rate") + "_per
 #: The policy's columns, one per ``Policy`` field, in the dataclass's order.
 COLUMNS: tuple[str, ...] = tuple(PERCENT_COLUMNS.get(field, field) for field in POLICY_FIELDS)
 #: Columns held as jsonb: JSON text in a row and in the update's parameters.
-JSON_COLUMNS: frozenset[str] = frozenset({"provider_schedules"})
+JSON_COLUMNS: frozenset[str] = frozenset({"provider_schedules", "account_overrides"})
 #: Columns held as arrays: lists in ``column_values``.
 ARRAY_COLUMNS: frozenset[str] = frozenset({"warmup_schedule", "mailbox_providers"})
 #: Errors in the columns' words: ``hold_bounce_percent must be a percentage in (0, 100]``.

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from store.accounts import ACCOUNT_ID
 from store.routing_entry import FALLBACK_PROVIDER, PROVIDER_NAME
 
 #: The largest value a bigint column holds.
@@ -48,6 +49,12 @@ MAX_STAGES = 365
 #: ``hourly_burst``'s bounds when pacing is on (0 turns it off): below 1 a pair could not send
 #: its whole limit by the end of the day; at 24 the whole limit is released in hour 0 already.
 HOURLY_BURST_RANGE = (1.0, 24.0)
+
+#: The settings an account may have its own value of (SPEC §2 "per-account overrides", v2).
+OVERRIDABLE = ("dedicated_threshold_30d", "max_ips_per_account")
+#: At most this many accounts may have an override: the policy is one row that every
+#: rebalance and GetPolicy reads whole, and no admin input may make another call fail.
+MAX_ACCOUNT_OVERRIDES = 10_000
 
 #: The warm-up rule sets (SPEC §2 rules 2 and 4): ``v2`` is the default, ``v1`` an option.
 WarmupRules = Literal["v1", "v2"]
@@ -89,6 +96,7 @@ def check(policy: Mapping[str, Any], words: Wording = SETTINGS) -> None:
     _check_providers(policy["mailbox_providers"], words)
     _check_provider_schedules(policy, words)
     _check_v2_numbers(policy, words)
+    _check_account_overrides(policy, words)
 
 
 def _whole_number(value: object) -> bool:
@@ -187,3 +195,33 @@ def _check_v2_numbers(policy: Mapping[str, Any], words: Wording) -> None:
     rules = policy["warmup_rules"]
     if rules not in WARMUP_RULES:
         raise ValueError(f"{words.name('warmup_rules')} must be one of {', '.join(WARMUP_RULES)}, got {rules!r}")
+
+
+def _check_account_overrides(policy: Mapping[str, Any], words: Wording) -> None:
+    """Each override names a valid account id and keeps its settings within the limits of
+    the ones it replaces, hysteresis included: an account's own ``dedicated_threshold_30d``
+    is not below ``general_threshold_30d``, else it would enter and leave its pool in turn."""
+    overrides: Mapping[str, Any] = policy["account_overrides"]
+    name = words.name("account_overrides")
+    if len(overrides) > MAX_ACCOUNT_OVERRIDES:
+        raise ValueError(f"{name} may name at most {MAX_ACCOUNT_OVERRIDES} accounts, got {len(overrides)}")
+    for account_id, override in overrides.items():
+        if not isinstance(account_id, str) or ACCOUNT_ID.fullmatch(account_id) is None:
+            raise ValueError(f"{name} names {account_id!r}: an account id is 1-128 characters of A-Z a-z 0-9 . _ : @ -")
+        values = {field: getattr(override, field) for field in OVERRIDABLE}
+        if all(value is None for value in values.values()):
+            raise ValueError(f"{name}[{account_id}] must set at least one of {', '.join(OVERRIDABLE)}")
+        for field, value in values.items():
+            if value is None:
+                continue
+            low, high = WHOLE_NUMBER_BOUNDS[field]
+            if not _whole_number(value) or not low <= value <= high:
+                raise ValueError(
+                    f"{name}[{account_id}].{field} must be a whole number in [{low}, {high}], got {value!r}"
+                )
+        threshold, general = values["dedicated_threshold_30d"], policy["general_threshold_30d"]
+        if threshold is not None and threshold < general:
+            raise ValueError(
+                f"{name}[{account_id}].dedicated_threshold_30d must be >= {words.name('general_threshold_30d')} "
+                f"({general}), got {threshold}: the gap between them is the hysteresis"
+            )

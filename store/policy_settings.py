@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from store.policy_limits import SETTINGS, WarmupRules, Wording, check
+from store.policy_limits import OVERRIDABLE, SETTINGS, WarmupRules, Wording, check
 from store.policy_limits import WARMUP_RULES as WARMUP_RULES  # re-exported beside WarmupRules
 
 #: Daily limits of one (IP, mailbox provider) pair for each warm-up stage (SPEC §2).
@@ -32,6 +32,22 @@ DEFAULT_WARMUP_SCHEDULE: tuple[int, ...] = (
 
 #: Mailbox providers the policy tracks; ``other`` must stay: routes fall back to it.
 DEFAULT_MAILBOX_PROVIDERS: tuple[str, ...] = ("google", "microsoft", "yahoo", "apple", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountOverride:
+    """One account's own values of the settings an operator may override for it (SPEC §2
+    "per-account overrides"); ``None`` keeps the policy's. Applied by ``Policy.for_account``."""
+
+    dedicated_threshold_30d: int | None = None
+    """The account's own ``dedicated_threshold_30d`` (e.g. lower for a known large sender)."""
+
+    max_ips_per_account: int | None = None
+    """The account's own ``max_ips_per_account`` (e.g. a contract's cap)."""
+
+    def changes(self) -> dict[str, Any]:
+        """The settings this override sets, by name (what ``dataclasses.replace`` takes)."""
+        return {name: value for name in OVERRIDABLE if (value := getattr(self, name)) is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +135,11 @@ class Policy:
     and names one of ``mailbox_providers``. A dict, so a ``Policy`` is not hashable; use
     ``schedule_for`` to read it."""
 
+    account_overrides: Mapping[str, AccountOverride] = dataclasses.field(default_factory=dict)
+    """Per-account values of ``dedicated_threshold_30d`` and ``max_ips_per_account``, by
+    account id (SPEC §2, v2), within the same limits as the settings they replace. The
+    rules read them through ``for_account``; the mode of rule 7 is the account's own column."""
+
     @property
     def warm_stage(self) -> int:
         """The stage a pair reaches after the whole schedule: warm, no limit."""
@@ -127,6 +148,23 @@ class Policy:
     def schedule_for(self, provider: str) -> tuple[int, ...]:
         """The warm-up schedule of ``provider``'s pairs: its own, else ``warmup_schedule``."""
         return self.provider_schedules.get(provider, self.warmup_schedule)
+
+    def for_account(self, account_id: str) -> Policy:
+        """The policy that decides ``account_id``: this one with its override applied.
+
+        ``self`` when the account has none (no copy for the many accounts without one).
+        The overrides stay in the result, so applying it again changes nothing and the
+        rules can still say which setting came from an override (``overridden``).
+        """
+        override = self.account_overrides.get(account_id)
+        if override is None:
+            return self
+        return dataclasses.replace(self, **override.changes())
+
+    def overridden(self, account_id: str, setting: str) -> bool:
+        """``setting`` of ``account_id`` comes from its override (for the ``reason``)."""
+        override = self.account_overrides.get(account_id)
+        return override is not None and setting in override.changes()
 
     def validate(self, words: Wording = SETTINGS) -> Policy:
         """Raise ``ValueError`` naming the field and the limit it breaks; return self.
@@ -163,6 +201,8 @@ def _field_value(name: str, value: Any, words: Wording) -> Any:
         if not isinstance(value, Mapping):
             raise ValueError(f"{words.name(name)} must map a provider to its schedule, got {value!r}")
         return {str(k): _tuple(f"{words.name(name)}[{k}]", v) for k, v in sorted(value.items())}
+    if name == "account_overrides":
+        return _account_overrides(words.name(name), value)
     if name == "warmup_rules":
         if not isinstance(value, str):
             raise ValueError(f"{words.name(name)} must be a string, got {value!r}")
@@ -170,6 +210,23 @@ def _field_value(name: str, value: Any, words: Wording) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{words.name(name)} must be a number, got {value!r}")
     return value
+
+
+def _account_overrides(name: str, value: Any) -> dict[str, AccountOverride]:
+    """``{"acme": {"max_ips_per_account": 3}}`` as ``AccountOverride``s; their limits are ``validate``'s."""
+    if isinstance(value, Mapping) and all(isinstance(v, AccountOverride) for v in value.values()):
+        return {str(k): v for k, v in sorted(value.items())}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must map an account id to its overrides, got {value!r}")
+    overrides: dict[str, AccountOverride] = {}
+    for account_id, settings in sorted(value.items()):
+        if not isinstance(settings, Mapping):
+            raise ValueError(f"{name}[{account_id}] must map a setting to its value, got {settings!r}")
+        unknown = sorted(set(settings) - set(OVERRIDABLE))
+        if unknown:
+            raise ValueError(f"{name}[{account_id}] may set only {', '.join(OVERRIDABLE)}, not {', '.join(unknown)}")
+        overrides[str(account_id)] = AccountOverride(**settings)
+    return overrides
 
 
 def _tuple(name: str, value: Any) -> tuple[Any, ...]:
@@ -183,7 +240,9 @@ def policy_to_mapping(policy: Policy) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in POLICY_FIELDS:
         value = getattr(policy, name)
-        if isinstance(value, Mapping):
+        if name == "account_overrides":
+            value = {account_id: override.changes() for account_id, override in value.items()}
+        elif isinstance(value, Mapping):
             value = {key: list(item) for key, item in value.items()}
         out[name] = list(value) if isinstance(value, tuple) else value
     return out

@@ -106,3 +106,11 @@ class ResumeWarmupRequest(_message.Message):
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     def __init__(self, account_id: _Optional[str] = ...) -> None: ...
+
+class SetAccountModeRequest(_message.Message):
+    __slots__ = ("account_id", "mode")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    mode: str
+    def __init__(self, account_id: _Optional[str] = ..., mode: _Optional[str] = ...) -> None: ...

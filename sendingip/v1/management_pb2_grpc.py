@@ -86,6 +86,11 @@ class ManagementStub:
                 request_serializer=sendingip_dot_v1_dot_management__pb2.ResumeWarmupRequest.SerializeToString,
                 response_deserializer=sendingip_dot_v1_dot_types__pb2.Account.FromString,
                 _registered_method=True)
+        self.SetAccountMode = channel.unary_unary(
+                '/sendingip.v1.Management/SetAccountMode',
+                request_serializer=sendingip_dot_v1_dot_management__pb2.SetAccountModeRequest.SerializeToString,
+                response_deserializer=sendingip_dot_v1_dot_types__pb2.Account.FromString,
+                _registered_method=True)
 
 
 class ManagementServicer:
@@ -155,6 +160,14 @@ class ManagementServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetAccountMode(self, request, context):
+        """(v2) Pins the account's mode (rule 7): "auto", "general", "dedicated" or "frozen". Takes effect at
+        the next rebalance; each change is an audit event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ManagementServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -206,6 +219,11 @@ def add_ManagementServicer_to_server(servicer, server):
             'ResumeWarmup': grpc.unary_unary_rpc_method_handler(
                     servicer.ResumeWarmup,
                     request_deserializer=sendingip_dot_v1_dot_management__pb2.ResumeWarmupRequest.FromString,
+                    response_serializer=sendingip_dot_v1_dot_types__pb2.Account.SerializeToString,
+            ),
+            'SetAccountMode': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAccountMode,
+                    request_deserializer=sendingip_dot_v1_dot_management__pb2.SetAccountModeRequest.FromString,
                     response_serializer=sendingip_dot_v1_dot_types__pb2.Account.SerializeToString,
             ),
     }
@@ -479,6 +497,33 @@ class Management:
             target,
             '/sendingip.v1.Management/ResumeWarmup',
             sendingip_dot_v1_dot_management__pb2.ResumeWarmupRequest.SerializeToString,
+            sendingip_dot_v1_dot_types__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAccountMode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sendingip.v1.Management/SetAccountMode',
+            sendingip_dot_v1_dot_management__pb2.SetAccountModeRequest.SerializeToString,
             sendingip_dot_v1_dot_types__pb2.Account.FromString,
             options,
             channel_credentials,

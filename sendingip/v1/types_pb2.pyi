@@ -72,7 +72,7 @@ class SendingIP(_message.Message):
     def __init__(self, address: _Optional[str] = ..., region: _Optional[str] = ..., pool_id: _Optional[str] = ..., pool_type: _Optional[_Union[PoolType, str]] = ..., status: _Optional[_Union[IpStatus, str]] = ..., warmup_percent: _Optional[float] = ..., traffic_share_percent: _Optional[float] = ..., daily_limit: _Optional[int] = ..., sent_today: _Optional[int] = ..., assigned_on: _Optional[str] = ...) -> None: ...
 
 class Account(_message.Message):
-    __slots__ = ("account_id", "region", "management_type", "transition_started_on", "transition_progress_percent", "dedicated_share_percent", "volume_30d", "peak_daily_volume_30d", "active_days_30d", "required_ips", "dedicated_ip_count", "warmup_paused", "reason")
+    __slots__ = ("account_id", "region", "management_type", "transition_started_on", "transition_progress_percent", "dedicated_share_percent", "volume_30d", "peak_daily_volume_30d", "active_days_30d", "required_ips", "dedicated_ip_count", "warmup_paused", "reason", "mode")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     MANAGEMENT_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +86,7 @@ class Account(_message.Message):
     DEDICATED_IP_COUNT_FIELD_NUMBER: _ClassVar[int]
     WARMUP_PAUSED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     region: str
     management_type: ManagementType
@@ -99,7 +100,8 @@ class Account(_message.Message):
     dedicated_ip_count: int
     warmup_paused: bool
     reason: str
-    def __init__(self, account_id: _Optional[str] = ..., region: _Optional[str] = ..., management_type: _Optional[_Union[ManagementType, str]] = ..., transition_started_on: _Optional[str] = ..., transition_progress_percent: _Optional[float] = ..., dedicated_share_percent: _Optional[float] = ..., volume_30d: _Optional[int] = ..., peak_daily_volume_30d: _Optional[int] = ..., active_days_30d: _Optional[int] = ..., required_ips: _Optional[int] = ..., dedicated_ip_count: _Optional[int] = ..., warmup_paused: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+    mode: str
+    def __init__(self, account_id: _Optional[str] = ..., region: _Optional[str] = ..., management_type: _Optional[_Union[ManagementType, str]] = ..., transition_started_on: _Optional[str] = ..., transition_progress_percent: _Optional[float] = ..., dedicated_share_percent: _Optional[float] = ..., volume_30d: _Optional[int] = ..., peak_daily_volume_30d: _Optional[int] = ..., active_days_30d: _Optional[int] = ..., required_ips: _Optional[int] = ..., dedicated_ip_count: _Optional[int] = ..., warmup_paused: _Optional[bool] = ..., reason: _Optional[str] = ..., mode: _Optional[str] = ...) -> None: ...
 
 class DailyVolume(_message.Message):
     __slots__ = ("account_id", "day", "mailbox_provider", "ip", "count")
@@ -138,7 +140,7 @@ class Outcome(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., ip: _Optional[str] = ..., mailbox_provider: _Optional[str] = ..., day: _Optional[str] = ..., delivered: _Optional[int] = ..., deferred: _Optional[int] = ..., bounced: _Optional[int] = ..., complained: _Optional[int] = ..., throttled: _Optional[int] = ...) -> None: ...
 
 class Policy(_message.Message):
-    __slots__ = ("history_window_days", "dedicated_threshold_30d", "general_threshold_30d", "min_active_days", "ip_daily_capacity", "max_ips_per_account", "warmup_schedule", "scale_in_days", "quarantine_days", "hold_bounce_percent", "hold_complaint_percent", "hold_deferral_percent", "step_back_bounce_percent", "step_back_complaint_percent", "updated_by", "updated_at", "drain_days", "expected_volume_days", "mailbox_providers", "advance_fraction", "warmup_rules", "hourly_burst", "same_day_min_outcomes", "throttle_pause_minutes", "provider_schedules")
+    __slots__ = ("history_window_days", "dedicated_threshold_30d", "general_threshold_30d", "min_active_days", "ip_daily_capacity", "max_ips_per_account", "warmup_schedule", "scale_in_days", "quarantine_days", "hold_bounce_percent", "hold_complaint_percent", "hold_deferral_percent", "step_back_bounce_percent", "step_back_complaint_percent", "updated_by", "updated_at", "drain_days", "expected_volume_days", "mailbox_providers", "advance_fraction", "warmup_rules", "hourly_burst", "same_day_min_outcomes", "throttle_pause_minutes", "provider_schedules", "account_overrides")
     HISTORY_WINDOW_DAYS_FIELD_NUMBER: _ClassVar[int]
     DEDICATED_THRESHOLD_30D_FIELD_NUMBER: _ClassVar[int]
     GENERAL_THRESHOLD_30D_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +166,7 @@ class Policy(_message.Message):
     SAME_DAY_MIN_OUTCOMES_FIELD_NUMBER: _ClassVar[int]
     THROTTLE_PAUSE_MINUTES_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_SCHEDULES_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_OVERRIDES_FIELD_NUMBER: _ClassVar[int]
     history_window_days: int
     dedicated_threshold_30d: int
     general_threshold_30d: int
@@ -189,7 +192,18 @@ class Policy(_message.Message):
     same_day_min_outcomes: int
     throttle_pause_minutes: int
     provider_schedules: _containers.RepeatedCompositeFieldContainer[ProviderSchedule]
-    def __init__(self, history_window_days: _Optional[int] = ..., dedicated_threshold_30d: _Optional[int] = ..., general_threshold_30d: _Optional[int] = ..., min_active_days: _Optional[int] = ..., ip_daily_capacity: _Optional[int] = ..., max_ips_per_account: _Optional[int] = ..., warmup_schedule: _Optional[_Iterable[int]] = ..., scale_in_days: _Optional[int] = ..., quarantine_days: _Optional[int] = ..., hold_bounce_percent: _Optional[float] = ..., hold_complaint_percent: _Optional[float] = ..., hold_deferral_percent: _Optional[float] = ..., step_back_bounce_percent: _Optional[float] = ..., step_back_complaint_percent: _Optional[float] = ..., updated_by: _Optional[str] = ..., updated_at: _Optional[str] = ..., drain_days: _Optional[int] = ..., expected_volume_days: _Optional[int] = ..., mailbox_providers: _Optional[_Iterable[str]] = ..., advance_fraction: _Optional[float] = ..., warmup_rules: _Optional[str] = ..., hourly_burst: _Optional[float] = ..., same_day_min_outcomes: _Optional[int] = ..., throttle_pause_minutes: _Optional[int] = ..., provider_schedules: _Optional[_Iterable[_Union[ProviderSchedule, _Mapping]]] = ...) -> None: ...
+    account_overrides: _containers.RepeatedCompositeFieldContainer[AccountOverride]
+    def __init__(self, history_window_days: _Optional[int] = ..., dedicated_threshold_30d: _Optional[int] = ..., general_threshold_30d: _Optional[int] = ..., min_active_days: _Optional[int] = ..., ip_daily_capacity: _Optional[int] = ..., max_ips_per_account: _Optional[int] = ..., warmup_schedule: _Optional[_Iterable[int]] = ..., scale_in_days: _Optional[int] = ..., quarantine_days: _Optional[int] = ..., hold_bounce_percent: _Optional[float] = ..., hold_complaint_percent: _Optional[float] = ..., hold_deferral_percent: _Optional[float] = ..., step_back_bounce_percent: _Optional[float] = ..., step_back_complaint_percent: _Optional[float] = ..., updated_by: _Optional[str] = ..., updated_at: _Optional[str] = ..., drain_days: _Optional[int] = ..., expected_volume_days: _Optional[int] = ..., mailbox_providers: _Optional[_Iterable[str]] = ..., advance_fraction: _Optional[float] = ..., warmup_rules: _Optional[str] = ..., hourly_burst: _Optional[float] = ..., same_day_min_outcomes: _Optional[int] = ..., throttle_pause_minutes: _Optional[int] = ..., provider_schedules: _Optional[_Iterable[_Union[ProviderSchedule, _Mapping]]] = ..., account_overrides: _Optional[_Iterable[_Union[AccountOverride, _Mapping]]] = ...) -> None: ...
+
+class AccountOverride(_message.Message):
+    __slots__ = ("account_id", "dedicated_threshold_30d", "max_ips_per_account")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    DEDICATED_THRESHOLD_30D_FIELD_NUMBER: _ClassVar[int]
+    MAX_IPS_PER_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    dedicated_threshold_30d: int
+    max_ips_per_account: int
+    def __init__(self, account_id: _Optional[str] = ..., dedicated_threshold_30d: _Optional[int] = ..., max_ips_per_account: _Optional[int] = ...) -> None: ...
 
 class ProviderSchedule(_message.Message):
     __slots__ = ("provider", "limits")

@@ -15,7 +15,7 @@ from sendingip.v1 import types_pb2
 from server import validate
 from server.management.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from server.proto_enums import MANAGEMENT_TYPE_TO_PROTO, PROTO_TO_MANAGEMENT_TYPE
-from store import queries, routing_store
+from store import breaker, queries, routing_store
 from store.account_figures import AccountFigures
 
 DEFAULT_PAGE_SIZE = 100
@@ -51,8 +51,21 @@ def account_message(row: Mapping[str, Any]) -> types_pb2.Account:
         required_ips=int32(figures.required_ips),
         dedicated_ip_count=row["dedicated_ip_count"],
         warmup_paused=row["warmup_paused"],
-        reason=row["reason"],
+        mode=row["mode"],
+        reason=_with_rests(row["reason"], row["rests"]),
     )
+
+
+def _with_rests(reason: str, rests: str | None) -> str:
+    """The rebalancer's ``reason``, after the pairs the same-day breaker rests now (rule 11):
+    they change today's routing, the rest was decided at the last run."""
+    if not rests:
+        return reason
+    clauses = [
+        breaker.describe(r["ip"], r["provider"], r["kind"], datetime.fromisoformat(r["until"]), r["reason"])
+        for r in json.loads(rests)
+    ]
+    return "; ".join([*clauses, reason] if reason else clauses)
 
 
 async def account_row(conn: asyncpg.Connection, account_id: str) -> asyncpg.Record:

@@ -1,7 +1,8 @@
 """GetPolicy / UpdatePolicy: the one policy row, validated and audited.
 
 An update changes only the fields it sets; ``provider_schedules`` is merged per provider (an
-entry sets that provider's schedule, one with no limits removes it). It is checked by the policy's own
+entry sets that provider's schedule, one with no limits removes it), ``account_overrides`` per
+account (an entry replaces that account's override, one that sets nothing removes it). It is checked by the policy's own
 ``Policy.validate`` (store/policy_limits.py: the limits the rebalancer and the
 simulator apply too), in the API's words (``policy.hold_bounce_percent must be a
 percentage in (0, 100]``), and again by the table's CHECKs. It is written with an audit
@@ -21,23 +22,31 @@ from sendingip.v1 import types_pb2
 from server.management.errors import InvalidArgument
 from store import queries
 from store.policy_columns import COLUMNS, column_parameters, column_values, policy_from_columns
+from store.policy_limits import OVERRIDABLE
 
+#: The repeated fields of the ``Policy`` proto merged by key rather than replaced.
+MERGED_COLUMNS = frozenset({"provider_schedules", "account_overrides"})
 #: The repeated scalar fields of the ``Policy`` proto: an empty list in an update means unchanged.
 LIST_COLUMNS = frozenset(
     name
     for name in COLUMNS
-    if types_pb2.Policy.DESCRIPTOR.fields_by_name[name].is_repeated and name != "provider_schedules"
+    if types_pb2.Policy.DESCRIPTOR.fields_by_name[name].is_repeated and name not in MERGED_COLUMNS
 )
 
 
 def policy_message(row: Mapping[str, Any]) -> types_pb2.Policy:
     values = column_values(row)
     schedules = values.pop("provider_schedules")
+    overrides = values.pop("account_overrides")
     return types_pb2.Policy(
         **values,
         provider_schedules=[
             types_pb2.ProviderSchedule(provider=provider, limits=limits)
             for provider, limits in sorted(schedules.items())
+        ],
+        account_overrides=[
+            types_pb2.AccountOverride(account_id=account_id, **settings)
+            for account_id, settings in sorted(overrides.items())
         ],
         updated_by=row["updated_by"],
         updated_at=row["updated_at"].isoformat(),
@@ -50,6 +59,8 @@ def merged(current: Mapping[str, Any], update: types_pb2.Policy) -> dict[str, An
     for name in COLUMNS:
         if name == "provider_schedules":
             values[name] = _merged_schedules(values[name], update.provider_schedules)
+        elif name == "account_overrides":
+            values[name] = _merged_overrides(values[name], update.account_overrides)
         elif name in LIST_COLUMNS:
             if getattr(update, name):
                 values[name] = list(getattr(update, name))
@@ -69,6 +80,20 @@ def _merged_schedules(
         else:
             schedules.pop(entry.provider, None)
     return dict(sorted(schedules.items()))
+
+
+def _merged_overrides(
+    current: Mapping[str, Mapping[str, int]], update: Iterable[types_pb2.AccountOverride]
+) -> dict[str, dict[str, int]]:
+    """Each entry of ``update`` replaces its account's override; one that sets nothing removes it."""
+    overrides = {account_id: dict(settings) for account_id, settings in current.items()}
+    for entry in update:
+        settings = {name: getattr(entry, name) for name in OVERRIDABLE if entry.HasField(name)}
+        if settings:
+            overrides[entry.account_id] = settings
+        else:
+            overrides.pop(entry.account_id, None)
+    return dict(sorted(overrides.items()))
 
 
 def validate(values: Mapping[str, Any]) -> None:

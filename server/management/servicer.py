@@ -20,7 +20,7 @@ import grpc
 from sendingip.v1 import management_pb2, management_pb2_grpc, types_pb2
 from server.auth.keys import ALL_ACCOUNTS
 from server.authz import Denial, Metadata, Permission
-from server.management import accounts, history, ips, policy, warmup
+from server.management import accounts, history, ips, modes, policy, warmup
 from server.management.errors import status_for
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,16 @@ class ManagementServicer(management_pb2_grpc.ManagementServicer):
 
     async def ResumeWarmup(self, request: management_pb2.ResumeWarmupRequest, context: Context) -> types_pb2.Account:
         return await self._set_paused(context, "ResumeWarmup", request.account_id, False)
+
+    async def SetAccountMode(
+        self, request: management_pb2.SetAccountModeRequest, context: Context
+    ) -> types_pb2.Account:
+        async def work(conn: asyncpg.Connection) -> types_pb2.Account:
+            account = await modes.set_mode(conn, request.account_id, request.mode, self._caller_id(context))
+            self._audit(context, "SetAccountMode", f"account={request.account_id} mode={account.mode}")
+            return account
+
+        return await self._call(context, "SetAccountMode", "admin", [request.account_id], work)
 
     # -- plumbing ----------------------------------------------------------------------
 

@@ -57,6 +57,7 @@ class Heartbeat:
             if time.monotonic() - self._last_prune > PRUNE_EVERY:
                 await conn.execute(q["router_prune_flushes"], KEEP_FLUSH_IDS_DAYS)
                 await conn.execute(q["router_prune_outcome_reports"], KEEP_FLUSH_IDS_DAYS)
+                await conn.execute(q["router_prune_rests"], KEEP_FLUSH_IDS_DAYS)
                 self._last_prune = time.monotonic()
         if live != self.limits.live_routers:
             log.info("live routers=%d (each enforces 1/%d of every daily limit)", live, live)

@@ -8,7 +8,8 @@ Every entry of a page is applied before ``table.version`` moves past it, and eac
 entry is swapped in whole, so a pick sees an entry either old or new, never mixed.
 
 A NOTIFY only wakes the poller early; the poll every ``poll_interval`` seconds catches
-anything a lost connection or a missed notification would have delayed.
+anything a lost connection or a missed notification would have delayed. Every sync also
+reads the pairs the same-day breaker rests (rule 11, ``rests``), which a trip NOTIFYs too.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import gc
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import asyncpg
 
+from server.router import rests
 from server.router.pacing import REST_SECONDS, SLICE_SECONDS, Pacer
 from server.router.table import RoutingTable, compile_entry
 from store import queries
@@ -42,7 +45,7 @@ PROGRESS_EVERY = 10.0
 def apply_entry(table: RoutingTable, kind: str, key: str, version: int, text: str) -> bool:
     """Compile and apply one stored entry; False (and a log line) when it is malformed."""
     try:
-        compiled = compile_entry(kind, text, version)
+        compiled = compile_entry(kind, text, version, table.rests.get(key, frozenset()) if table.rests else frozenset())
     except (ValueError, KeyError, TypeError) as exc:
         log.error("routing entry skipped kind=%s key=%s version=%d: %s", kind, key, version, exc)
         return False
@@ -66,8 +69,13 @@ class Loader:
         slice_seconds: float = SLICE_SECONDS,
         rest_seconds: float = REST_SECONDS,
         on_synced: Callable[[int, float], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.pool = pool
+        self.clock = clock
+        #: (rule 11) The rests read at the last sync, with their ends: applied at every sync,
+        #: and expired on time from here while PostgreSQL cannot be read.
+        self.rests: list[rests.Rest] = []
         self.table = table
         self.poll_interval = poll_interval
         self.page_size = page_size
@@ -131,6 +139,10 @@ class Loader:
                     gc.freeze()  # the new table is long-lived: out of the collector's way
                     gc.enable()
             table.loaded = True
+            at = self._now()
+            async with asyncio.timeout(QUERY_TIMEOUT), self.pool.acquire() as conn:
+                self.rests = await rests.active(conn, at)
+            self._apply_rests(at)
             self.last_sync = time.monotonic()
             if changed:
                 self.reloads += 1
@@ -147,6 +159,15 @@ class Loader:
             if self.on_synced is not None:
                 self.on_synced(changed, self.last_reload_seconds)
             return changed
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def _apply_rests(self, now: datetime) -> None:
+        changed = self.table.set_rests(rests.resting_at(self.rests, now))
+        if changed:
+            resting = sum(len(pairs) for pairs in self.table.rests.values())
+            log.info("same-day breaker rests applied accounts=%d resting_pairs=%d", len(changed), resting)
 
     def notified(self, payload: str) -> None:
         """A NOTIFY on the routing channel: wake the poller if it announces something new."""
@@ -178,3 +199,4 @@ class Loader:
             except DATABASE_UNAVAILABLE as exc:
                 self.errors += 1
                 self._outage.failed(exc, f"serving the table as it is (version={self.table.version})")
+                self._apply_rests(self._now())  # a throttle pause still ends on time

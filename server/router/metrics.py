@@ -140,6 +140,11 @@ class RouterCollector:
         yield GaugeMetricFamily(
             "sendingip_routing_loaded", "1 once a routing table is loaded", value=1 if table.loaded else 0
         )
+        yield GaugeMetricFamily(
+            "sendingip_resting_pairs",
+            "(IP, provider) pairs the same-day breaker rests now (no dedicated picks; rule 11)",
+            value=sum(len(pairs) for pairs in table.rests.values()),
+        )
         if loader is not None:
             yield GaugeMetricFamily(
                 "sendingip_routing_reload_seconds",

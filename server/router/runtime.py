@@ -7,7 +7,7 @@ idempotent: it ends the side tasks, flushes all history (the final flush of SIGT
 saves the snapshot, removes the heartbeat and closes the pool, each within what is
 left of the shutdown's deadline (``server/shutdown.py``): history that cannot be
 written by then goes to the router's history file (``spill.py``) first. Signal
-handling is the entry point's business (cli/serve.py), never this module's.
+handling is the entry point's business (cli/serving.py), never this module's.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -26,7 +27,7 @@ import grpc
 from sendingip.v1 import router_pb2_grpc
 from server.authz import Authorizer
 from server.config import ServerConfig
-from server.router import snapshot
+from server.router import rests, snapshot
 from server.router.engine import Engine
 from server.router.heartbeat import Heartbeat
 from server.router.history_buffer import HistoryBuffer, day_of
@@ -46,6 +47,8 @@ from store.database import database_identity
 from store.outage import cause
 
 log = logging.getLogger(__name__)
+
+_THROTTLED = OUTCOME_COUNTS.index("throttled")
 
 SNAPSHOT_EVERY = 30.0
 #: Seconds of the shutdown deadline kept back from the final flush: the backlog to disk,
@@ -182,7 +185,9 @@ class RouterRuntime:
         )
         self.flusher = HistoryFlusher(self.history, sink, interval=self.rc.flush_interval)
         await self._open_spill(self.flusher)
-        self.loader = Loader(self.pool, self.table, poll_interval=self.rc.poll_interval, on_synced=self._synced)
+        self.loader = Loader(
+            self.pool, self.table, poll_interval=self.rc.poll_interval, on_synced=self._synced, clock=self.clock
+        )
         self.heartbeat = Heartbeat(
             self.pool,
             self.rc.router_id,
@@ -400,7 +405,8 @@ class RouterRuntime:
         return written
 
     async def _write_outcomes(self, totals: dict[OutcomeKey, list[int]], report_id: str) -> None:
-        """Adds the outcomes in one transaction; a report id already applied adds nothing."""
+        """Adds the outcomes in one transaction; a report id already applied adds nothing.
+        The same-day breaker (rule 11) acts on them in that transaction."""
         if self.pool is None:
             raise OutcomesUnavailable("the router is starting; retry shortly")
         keys = sorted(totals)
@@ -418,6 +424,8 @@ class RouterRuntime:
                     [k[3] for k in keys],
                     *([totals[k][i] for k in keys] for i in range(len(OUTCOME_COUNTS))),
                 )
+                throttled = {k: totals[k][_THROTTLED] for k in keys}
+                await rests.trip(conn, throttled, datetime.fromtimestamp(self.clock(), UTC))
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError) as exc:
             # The data, not the database (ValueError: asyncpg could not encode an argument):
             # a retry would fail the same way for ever, and the report's other outcomes with

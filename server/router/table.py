@@ -96,8 +96,13 @@ class CompiledRegion:
 
 
 def compile_route(
-    route: ProviderRoute | StoredRoute, hourly_burst: float = 0.0, capacity: int | None = None
+    route: ProviderRoute | StoredRoute,
+    hourly_burst: float = 0.0,
+    capacity: int | None = None,
+    resting: frozenset[str] = frozenset(),
 ) -> CompiledRoute | None:
+    """``resting``: addresses the same-day breaker rests for this provider (rule 11): their
+    limit is 0, so the pick finds them full and their mail goes where ``store.overflow`` says."""
     share = route.dedicated_share
     if not share > 0:
         return None
@@ -109,7 +114,7 @@ def compile_route(
         if ip.weight > 0:
             addresses.append(ip.address)
             weights.append(ip.weight)
-            limits.append(ip.daily_limit)
+            limits.append(0 if resting and ip.address in resting else ip.daily_limit)
             total += ip.weight
     if not addresses:
         return None
@@ -158,13 +163,17 @@ def is_home(account: CompiledAccount) -> bool:
     return account.routes is _NO_ROUTES
 
 
-def compile_account(entry: AccountRoute | StoredAccount, version: int) -> CompiledAccount:
+def compile_account(
+    entry: AccountRoute | StoredAccount, version: int, rests: frozenset[tuple[str, str]] = frozenset()
+) -> CompiledAccount:
+    """``rests``: the (address, provider) pairs of the pool resting now (rule 11)."""
     if entry.management_type == "general" and entry.pool_id is None:
         return home_account(entry.region, version)
     routes: dict[str, CompiledRoute] = {}
     if entry.management_type != "general":
         for provider, route in entry.providers.items():
-            compiled = compile_route(route, entry.hourly_burst, entry.ip_capacity)
+            resting = frozenset(a for a, p in rests if p == provider) if rests else frozenset()
+            compiled = compile_route(route, entry.hourly_burst, entry.ip_capacity, resting)
             if compiled is not None:
                 routes[provider] = compiled
     shared = frozenset(p for p in entry.providers if p not in routes) if entry.management_type != "general" else _NONE
@@ -205,6 +214,22 @@ class RoutingTable:
     version: int = 0
     #: Whether a table has been loaded at all (from PostgreSQL or a snapshot).
     loaded: bool = False
+    #: (rule 11) The pairs the same-day breaker rests now, by account: compiled in as full.
+    rests: dict[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
+
+    def set_rests(self, rests: dict[str, frozenset[tuple[str, str]]]) -> list[str]:
+        """Make ``rests`` the resting pairs; recompile the accounts whose pairs changed
+        (from their stored text, same version). Returns those accounts."""
+        old, self.rests = self.rests, rests
+        changed = [a for a in old.keys() | rests.keys() if old.get(a, _NO_PAIRS) != rests.get(a, _NO_PAIRS)]
+        for account_id in changed:
+            stored = self.raw.get((_ACCOUNT, account_id))
+            current = self.accounts.get(account_id)
+            if stored is None or current is None or is_home(current):
+                continue  # not in the table (yet): compiled with its rests when it comes
+            version, text = stored
+            self.accounts[account_id] = compile_account(decode_account(text), version, rests.get(account_id, _NO_PAIRS))
+        return changed
 
     def put(self, kind: str, key: str, version: int, text: str, compiled: CompiledAccount | CompiledRegion) -> None:
         if isinstance(compiled, CompiledAccount):
@@ -220,6 +245,7 @@ class RoutingTable:
 
 
 _ACCOUNT = "account"
+_NO_PAIRS: frozenset[tuple[str, str]] = frozenset()
 _HOME_TEXTS: dict[str, str] = {}
 
 
@@ -231,10 +257,13 @@ def home_text(region: str) -> str:
     return text
 
 
-def compile_entry(kind: str, text: str, version: int) -> CompiledAccount | CompiledRegion:
-    """Parse and compile one stored entry; ``ValueError`` when it is malformed."""
+def compile_entry(
+    kind: str, text: str, version: int, rests: frozenset[tuple[str, str]] = frozenset()
+) -> CompiledAccount | CompiledRegion:
+    """Parse and compile one stored entry; ``ValueError`` when it is malformed. ``rests``:
+    an account's resting pairs (rule 11)."""
     if kind == "account":
-        return compile_account(decode_account(text), version)
+        return compile_account(decode_account(text), version, rests)
     if kind == "region":
         return compile_region(decode_region(text), version)
     raise ValueError(f"routing entry: unknown kind {kind!r}")

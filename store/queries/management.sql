@@ -1,20 +1,28 @@
 -- The Management API (server/management): status reads and operator writes.
 
 -- name: mgmt_account
-SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.warmup_paused, a.reason,
+SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.warmup_paused, a.mode, a.reason,
        a.figures::text AS figures,
        (SELECT count(*) FROM pools p JOIN ip_addresses i ON i.pool_id = p.pool_id AND i.state = 'dedicated'
-        WHERE p.account_id = a.account_id AND p.pool_type = 'dedicated') AS dedicated_ip_count
+        WHERE p.account_id = a.account_id AND p.pool_type = 'dedicated') AS dedicated_ip_count,
+       (SELECT json_agg(json_build_object('ip', r.ip, 'provider', r.mailbox_provider, 'kind', r.kind,
+                                          'until', r.until, 'reason', r.reason)
+                        ORDER BY r.ip, r.mailbox_provider, r.kind)
+        FROM pair_rests r WHERE r.account_id = a.account_id AND r.until > now())::text AS rests
 FROM accounts a
 WHERE a.account_id = $1
 
 -- name: mgmt_list_accounts
 -- Keyset pagination on account_id: $4 is the last id of the previous page ('' first).
 -- $1 region and $2 management_type filter when not ''; $3 limits to a key's accounts.
-SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.warmup_paused, a.reason,
+SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.warmup_paused, a.mode, a.reason,
        a.figures::text AS figures,
        (SELECT count(*) FROM pools p JOIN ip_addresses i ON i.pool_id = p.pool_id AND i.state = 'dedicated'
-        WHERE p.account_id = a.account_id AND p.pool_type = 'dedicated') AS dedicated_ip_count
+        WHERE p.account_id = a.account_id AND p.pool_type = 'dedicated') AS dedicated_ip_count,
+       (SELECT json_agg(json_build_object('ip', r.ip, 'provider', r.mailbox_provider, 'kind', r.kind,
+                                          'until', r.until, 'reason', r.reason)
+                        ORDER BY r.ip, r.mailbox_provider, r.kind)
+        FROM pair_rests r WHERE r.account_id = a.account_id AND r.until > now())::text AS rests
 FROM accounts a
 WHERE ($1::text = '' OR a.region = $1)
   AND ($2::text = '' OR a.management_type = $2)
@@ -142,9 +150,9 @@ SELECT * FROM policy
 FOR UPDATE
 
 -- name: mgmt_policy_update
--- Parameters $1-$23 are the policy's columns in the order of store/policy_columns.py
+-- Parameters $1-$24 are the policy's columns in the order of store/policy_columns.py
 -- COLUMNS (the fields of store.policy_settings.Policy, rates as percentages, provider_schedules
--- as JSON text), then $24 the key id that changes it. tests/unit/test_policy_limits.py checks
+-- and account_overrides as JSON text), then $25 the key id that changes it. tests/unit/test_policy_limits.py checks
 -- the two orders agree.
 UPDATE policy SET
     history_window_days = $1, dedicated_threshold_30d = $2, general_threshold_30d = $3,
@@ -154,12 +162,19 @@ UPDATE policy SET
     step_back_bounce_percent = $14, step_back_complaint_percent = $15,
     expected_volume_days = $16, mailbox_providers = $17::text[],
     advance_fraction = $18, warmup_rules = $19, hourly_burst = $20, same_day_min_outcomes = $21,
-    throttle_pause_minutes = $22, provider_schedules = $23::jsonb,
-    updated_by = $24, updated_at = now()
+    throttle_pause_minutes = $22, provider_schedules = $23::jsonb, account_overrides = $24::jsonb,
+    updated_by = $25, updated_at = now()
 RETURNING *
 
 -- name: mgmt_policy_audit
 INSERT INTO policy_audit (changed_by, old_policy, new_policy) VALUES ($1, $2::jsonb, $3::jsonb)
+
+-- name: mgmt_lock_account_mode
+-- (rule 7) The account's mode, its row locked until the change and its audit event commit.
+SELECT mode FROM accounts WHERE account_id = $1 FOR UPDATE
+
+-- name: mgmt_set_account_mode
+UPDATE accounts SET mode = $2, updated_at = now() WHERE account_id = $1
 
 -- name: mgmt_set_warmup_paused
 UPDATE accounts SET warmup_paused = $2, updated_at = now()

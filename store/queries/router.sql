@@ -67,6 +67,10 @@ INSERT INTO outcome_reports (report_id) VALUES ($1) ON CONFLICT (report_id) DO N
 -- name: router_prune_outcome_reports
 DELETE FROM outcome_reports WHERE applied_at < now() - make_interval(days => $1)
 
+-- name: router_prune_rests
+-- (rule 11) Rests that ended days ago say nothing any more (the audit log keeps the trips).
+DELETE FROM pair_rests WHERE until < now() - make_interval(days => $1)
+
 -- name: router_heartbeat
 -- Says this router is alive; returns how many routers are (itself included).
 WITH beat AS (
@@ -90,3 +94,37 @@ SELECT ip, mailbox_provider, LEAST(sum(imported + counted), 9223372036854775807)
 FROM daily_history
 WHERE day = $1 AND ip <> ''
 GROUP BY ip, mailbox_provider
+
+-- name: router_breaker_pairs
+-- (rule 11) Today's outcomes of the reported pairs that are in their account's dedicated
+-- pool, with the kinds of rest each already has ($5: now). $2-$4 are the reported keys
+-- (valid addresses only). `ip` is the address as the routing entries write it.
+SELECT u.account_id, host(ia.address) AS ip, u.mailbox_provider,
+       o.delivered, o.deferred, o.bounced, o.complained, o.throttled,
+       COALESCE((SELECT array_agg(r.kind) FROM pair_rests r
+                 WHERE r.ip = host(ia.address) AND r.mailbox_provider = u.mailbox_provider AND r.until > $5),
+                '{}') AS resting
+FROM unnest($2::text[], $3::text[], $4::text[]) AS u (account_id, ip, mailbox_provider)
+JOIN daily_outcomes o
+  ON o.day = $1 AND o.account_id = u.account_id AND o.ip = u.ip AND o.mailbox_provider = u.mailbox_provider
+JOIN ip_addresses ia ON ia.address = u.ip::inet AND ia.state IN ('dedicated', 'draining')
+JOIN pools p ON p.pool_id = ia.pool_id AND p.account_id = u.account_id
+
+-- name: router_rest_pair
+-- (rule 11) Rest a pair until $6; a pair already resting keeps the later end (and the
+-- moment it first tripped).
+INSERT INTO pair_rests AS r (ip, mailbox_provider, kind, account_id, tripped_at, until, reason)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (ip, mailbox_provider, kind) DO UPDATE
+SET account_id = EXCLUDED.account_id,
+    reason = EXCLUDED.reason,
+    tripped_at = CASE WHEN r.until > EXCLUDED.tripped_at THEN r.tripped_at ELSE EXCLUDED.tripped_at END,
+    until = GREATEST(CASE WHEN r.until > EXCLUDED.tripped_at THEN r.until END, EXCLUDED.until)
+
+-- name: router_rests_notify
+-- Wakes every router's loader (a payload that is not a version always does).
+SELECT pg_notify('sendingip_routing', 'rests')
+
+-- name: router_active_rests
+-- (rule 11) The pairs resting now ($1), for the routers' tables.
+SELECT account_id, ip, mailbox_provider, until FROM pair_rests WHERE until > $1

@@ -27,7 +27,7 @@ RETURNING host(address) AS address, region
 
 -- name: worker_accounts
 SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.dedicated_on,
-       a.warmup_paused, a.reason, a.policy_state::text AS policy_state, a.figures::text AS figures,
+       a.warmup_paused, a.mode, a.reason, a.policy_state::text AS policy_state, a.figures::text AS figures,
        p.pool_id, r.entry::text AS route
 FROM accounts a
 LEFT JOIN pools p ON p.account_id = a.account_id AND p.pool_type = 'dedicated'
@@ -58,13 +58,13 @@ WHERE day >= $1 AND day < $2 AND imported + counted > 0
 GROUP BY account_id
 
 -- name: worker_outcomes_window
-SELECT account_id, day, ip, mailbox_provider, delivered, deferred, bounced, complained
+SELECT account_id, day, ip, mailbox_provider, delivered, deferred, bounced, complained, throttled
 FROM daily_outcomes
 WHERE day >= $1 AND day < $2 AND ip <> ''
 
 -- name: worker_lock_account
 SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.dedicated_on,
-       a.warmup_paused, a.reason, a.policy_state::text AS policy_state, a.figures::text AS figures,
+       a.warmup_paused, a.mode, a.reason, a.policy_state::text AS policy_state, a.figures::text AS figures,
        p.pool_id, r.entry::text AS route
 FROM accounts a
 LEFT JOIN pools p ON p.account_id = a.account_id AND p.pool_type = 'dedicated'

@@ -1,6 +1,8 @@
 """The one entry point of the policy: ``decide`` one account for one day (SPEC §2 rules 1-7).
 
-Pure: no I/O, no clock. A run for day D reads the history of the days before D, so the
+The account is decided with its own policy (``Policy.for_account``: its overrides of
+``dedicated_threshold_30d`` and ``max_ips_per_account``) and its mode (rule 7,
+``workers/policy/modes.py``). Pure: no I/O, no clock. A run for day D reads the history of the days before D, so the
 rebalancer and the simulator get the same answer, and a second run for the same D with
 the first run's output fed back changes nothing (pairs remember the last day applied,
 the scale-in streak the last day counted, and IPs are only assigned while too few).
@@ -29,10 +31,9 @@ from workers.policy.model import (
     StartDrain,
     default_pool_id,
 )
+from workers.policy.modes import FROZEN, keeps_pool, wants_pool
 from workers.policy.sizing import (
-    below_general_threshold,
     pick_ip_to_drain,
-    qualifies_for_pool,
     required_ips,
     update_scale_in_streak,
 )
@@ -85,20 +86,25 @@ def decide(
     ``pairs``: the warm-up state of the pool's (IP, provider) pairs (missing ones start
     at stage 0 today). ``window``: the account's history; days outside
     ``day - history_window_days .. day - 1`` are ignored. ``inventory``: the region's
-    free IPs in the order they should be taken. ``policy`` is assumed validated.
+    free IPs in the order they should be taken. ``policy`` is assumed validated; the
+    account's overrides in it apply (passing ``policy.for_account(...)`` is the same).
 
     Each rule is one function over the run's working state (``_Run``); this one only
-    says in which order they apply.
+    says in which order they apply. A frozen account (rule 7) keeps everything it has.
     """
+    policy = policy.for_account(account.account_id)
     days = days_in_window(policy, window, day)
     run = _Run.begin(policy, account, days, inventory, day)
+    if account.mode == "frozen":
+        _leave_frozen(run, pairs)
+        return _conclude(run, days)
     _release_drained(run, account.ips)
     _advance_pairs(run, pairs, days)
     if account.paused:
         _hold_while_paused(run)
     elif run.management == "general":
         _enter_transition(run)
-    elif below_general_threshold(policy, run.stats):
+    elif not keeps_pool(policy, account.mode, run.stats):
         _return_to_general(run)
     else:
         _size_pool(run)
@@ -219,6 +225,19 @@ def _advance_pairs(run: _Run, pairs: Iterable[PairState], days: list[DayHistory]
             run.pair_map[key] = pair
 
 
+def _leave_frozen(run: _Run, pairs: Iterable[PairState]) -> None:
+    """Rule 7 (v2), ``frozen``: the pool (Draining IPs included), the stages and the type stay
+    as they are; like a pause, the frozen days do not count toward scale-in."""
+    known = {(p.address, p.provider): p for p in pairs}
+    run.ips = list(run.account.ips)
+    for ip in run.ips:
+        for provider in run.policy.mailbox_providers:
+            key = (ip.address, provider)
+            run.pair_map[key] = known.get(key) or PairState(ip.address, provider, 0, run.through)
+    if run.management != "general" and (run.checked is None or run.checked < run.day):
+        run.checked = run.day
+
+
 def _hold_while_paused(run: _Run) -> None:
     run.notes.insert(0, "warm-up paused by an operator: stages, pool and management type are frozen")
     if run.management != "general" and (run.checked is None or run.checked < run.day):
@@ -227,33 +246,56 @@ def _hold_while_paused(run: _Run) -> None:
 
 def _enter_transition(run: _Run) -> None:
     """Rule 1: a General account that qualifies gets a dedicated pool and starts Transition."""
-    policy, stats = run.policy, run.stats
+    policy, stats, mode = run.policy, run.stats, run.account.mode
     run.streak, run.checked = 0, None
-    if not qualifies_for_pool(policy, stats):
-        run.notes.insert(0, _why_general(policy, stats))
+    if not wants_pool(policy, mode, stats):
+        run.notes.insert(0, _why_general(run))
         return
     taken = run.assign(run.required)
-    head = (
-        f"volume_30d {stats.volume_30d:,} ≥ {policy.dedicated_threshold_30d:,} over {stats.active_days_30d} active days"
-    )
+    if mode == "dedicated":
+        head = "mode dedicated set by an operator"
+    else:
+        head = f"volume_30d {stats.volume_30d:,} ≥ {_threshold(run)} over {stats.active_days_30d} active days"
     if taken:
         run.actions.append(ChangeManagementType("general", "transition"))
         run.management, run.started = "transition", run.day
         run.checked = run.day  # as a re-run in Transition would count it: nothing fewer yet
-        run.notes.insert(0, f"{head}: assigned {_ips(len(taken))} ({', '.join(taken)})")
+        run.notes.insert(0, f"{head}: assigned {_ips(len(taken))}{_capped(run)} ({', '.join(taken)})")
     else:
         run.notes.insert(0, f"{head}, but no IP could be assigned: stays General")
     if len(taken) < run.required:
         run.notes.append(_shortage(run.account.region, len(taken), run.required))
 
 
-def _why_general(policy: Policy, stats: WindowStats) -> str:
+def _why_general(run: _Run) -> str:
+    policy, stats = run.policy, run.stats
+    if run.account.mode == "general":
+        return f"General: mode general set by an operator (never dedicated); volume_30d {stats.volume_30d:,}"
     if stats.volume_30d >= policy.dedicated_threshold_30d:
         return (
-            f"General: volume_30d {stats.volume_30d:,} ≥ {policy.dedicated_threshold_30d:,} but "
+            f"General: volume_30d {stats.volume_30d:,} ≥ {_threshold(run)} but "
             f"{stats.active_days_30d} active days < {policy.min_active_days}"
         )
-    return f"General: volume_30d {stats.volume_30d:,} < {policy.dedicated_threshold_30d:,}"
+    return f"General: volume_30d {stats.volume_30d:,} < {_threshold(run)}"
+
+
+def _threshold(run: _Run) -> str:
+    """``dedicated_threshold_30d`` as a reason shows it, naming an account's own."""
+    value = f"{run.policy.dedicated_threshold_30d:,}"
+    if run.policy.overridden(run.account.account_id, "dedicated_threshold_30d"):
+        return f"dedicated_threshold_30d {value} (account override)"
+    return value
+
+
+def _capped(run: _Run) -> str:
+    """Said after a number of IPs when the account's own ``max_ips_per_account`` capped it."""
+    policy = run.policy
+    if not policy.overridden(run.account.account_id, "max_ips_per_account"):
+        return ""
+    needed = -(-run.stats.peak_daily_volume_30d // policy.ip_daily_capacity)
+    if needed <= policy.max_ips_per_account:
+        return ""
+    return f" (at most {policy.max_ips_per_account}: max_ips_per_account, account override)"
 
 
 def _return_to_general(run: _Run) -> None:
@@ -261,11 +303,11 @@ def _return_to_general(run: _Run) -> None:
     drained = [ip.address for ip in run.active()]
     run.drain(drained)
     run.actions.append(ChangeManagementType(run.management, "general"))
-    run.notes.insert(
-        0,
-        f"volume_30d {run.stats.volume_30d:,} < {run.policy.general_threshold_30d:,}: back to General, "
-        f"draining {_ips(len(drained))}",
-    )
+    if run.account.mode == "general":
+        why = "mode general set by an operator"
+    else:
+        why = f"volume_30d {run.stats.volume_30d:,} < {run.policy.general_threshold_30d:,}"
+    run.notes.insert(0, f"{why}: back to General, draining {_ips(len(drained))}")
     run.management, run.started, run.streak, run.checked = "general", None, 0, None
 
 
@@ -307,7 +349,7 @@ def _shrink_pool(run: _Run, active: list[PoolIP]) -> None:
 
 
 def _sizing(run: _Run) -> str:
-    return f"peak day {run.stats.peak_daily_volume_30d:,} needs {_ips(run.required)}"
+    return f"peak day {run.stats.peak_daily_volume_30d:,} needs {_ips(run.required)}{_capped(run)}"
 
 
 def _finish_transition(run: _Run) -> None:
@@ -350,7 +392,9 @@ def _conclude(run: _Run, days: list[DayHistory]) -> Decision:
     _describe(run, figures)
     if run.management == "dedicated":
         run.notes.extend(_shared_providers(run, days, routes))
-    if run.management != "general" and not account.paused:
+    if account.mode == "frozen":
+        run.notes.insert(0, FROZEN)
+    elif run.management != "general" and not account.paused:
         run.notes.extend(_yesterday(policy, days, run.through, ips, run.carrying))
         if policy.warmup_rules != "v1":
             run.notes.extend(_holding(run, days, stages, settled))

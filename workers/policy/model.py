@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+from store.accounts import AccountMode
+from store.reputation import NO_OUTCOMES as NO_OUTCOMES
+from store.reputation import Outcomes as Outcomes
 from store.routing_entry import ManagementType
 
 #: The only moves of the management type (SPEC §2 rules 1, 4, 6).
@@ -48,6 +51,9 @@ class AccountState:
     transition_started_on: date | None = None
     #: Manual override (rule 7): stages and the pool are frozen; ``decide`` never changes it.
     paused: bool = False
+    #: Manual override (rule 7, v2): how an operator pinned the account (``workers/policy/modes.py``);
+    #: ``decide`` never changes it.
+    mode: AccountMode = "auto"
     #: Identifier of the dedicated pool for the routing entry; the store may set its
     #: own, else ``default_pool_id(account_id)`` is used.
     pool_id: str | None = None
@@ -74,27 +80,6 @@ class PairState:
     #: The last history day whose sending was applied to ``stage``. A run for day D
     #: applies the days after it and before D, so a re-run for D changes nothing.
     evaluated_through: date | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Outcomes:
-    """Delivery outcomes the MTAs reported for one pair and day."""
-
-    delivered: int = 0
-    deferred: int = 0
-    bounced: int = 0
-    complained: int = 0
-
-    @property
-    def total(self) -> int:
-        """The denominator of every rate: messages with a reported result.
-
-        Complaints are a subset of delivered mail, so they are not added again.
-        """
-        return self.delivered + self.deferred + self.bounced
-
-
-NO_OUTCOMES = Outcomes()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,13 +20,13 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
 
 from store.account_figures import IpStatus
 from store.policy_settings import Policy
+from store.reputation import Verdict as Verdict
+from store.reputation import judge
+from store.reputation import percent as percent
 from workers.policy.model import DayHistory, Outcomes, PairDay, PairState, PoolIP
-
-Verdict = Literal["advance", "hold", "step_back"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,36 +61,8 @@ def stage_limit(policy: Policy, provider: str, stage: int) -> int | None:
 
 
 def judge_day(policy: Policy, outcomes: Outcomes) -> tuple[Verdict, str]:
-    """What one sending day's outcomes do to the stage, and which threshold decided it.
-
-    Rates are fractions of ``outcomes.total``; a day without reported outcomes advances.
-    """
-    total = outcomes.total
-    if total <= 0:
-        return "advance", ""
-    bounce = outcomes.bounced / total
-    complaint = outcomes.complained / total
-    deferral = outcomes.deferred / total
-    if bounce >= policy.step_back_bounce_rate:
-        return "step_back", _over("bounce", bounce, policy.step_back_bounce_rate)
-    if complaint >= policy.step_back_complaint_rate:
-        return "step_back", _over("complaint", complaint, policy.step_back_complaint_rate)
-    if bounce >= policy.hold_bounce_rate:
-        return "hold", _over("bounce", bounce, policy.hold_bounce_rate)
-    if complaint >= policy.hold_complaint_rate:
-        return "hold", _over("complaint", complaint, policy.hold_complaint_rate)
-    if deferral >= policy.hold_deferral_rate:
-        return "hold", _over("deferral", deferral, policy.hold_deferral_rate)
-    return "advance", ""
-
-
-def percent(fraction: float) -> str:
-    """``0.071`` → ``7.1%``; ``0.001`` → ``0.1%`` (no trailing zeros)."""
-    return f"{fraction * 100:.2f}".rstrip("0").rstrip(".") + "%"
-
-
-def _over(name: str, rate: float, threshold: float) -> str:
-    return f"{name} {percent(rate)} ≥ {percent(threshold)}"
+    """What one sending day's outcomes do to the stage (``store.reputation.judge``)."""
+    return judge(policy, outcomes)
 
 
 def day_limit(policy: Policy, provider: str, stage: int, cap: int | None) -> int | None:

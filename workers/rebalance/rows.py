@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
+from store.accounts import account_mode
 from store.routing_entry import AccountRoute
 from workers.policy import AccountState, DayHistory, Outcomes, PairDay, PairState, PoolIP
 
@@ -23,6 +24,7 @@ def account_state(row: Mapping[str, Any], ips: Sequence[PoolIP]) -> AccountState
         management_type=row["management_type"],
         transition_started_on=row["transition_started_on"],
         paused=row["warmup_paused"],
+        mode=account_mode(row["mode"]),
         pool_id=row["pool_id"],
         ips=tuple(ips),
         scale_in_streak=int(state.get("scale_in_streak", 0)),
@@ -58,7 +60,7 @@ def index_outcomes(rows: Iterable[Mapping[str, Any]], account_id: str | None = N
     found: dict[OutcomeKey, Outcomes] = {}
     for r in rows:
         key = (account_id or r["account_id"], r["day"], r["ip"], r["mailbox_provider"])
-        found[key] = Outcomes(r["delivered"], r["deferred"], r["bounced"], r["complained"])
+        found[key] = Outcomes(r["delivered"], r["deferred"], r["bounced"], r["complained"], r["throttled"])
     return found
 
 

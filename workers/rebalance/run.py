@@ -41,7 +41,7 @@ from workers.policy import (
     decide,
     summarize,
 )
-from workers.policy.sizing import qualifies_for_pool
+from workers.policy.modes import wants_pool
 from workers.rebalance import rows
 
 log = logging.getLogger(__name__)
@@ -145,10 +145,11 @@ async def rebalance(
         account = rows.account_state(row, pool_ips.get(row["account_id"], ()))
         window = history.get(account.account_id, [])
         account_pairs = pairs.get(account.account_id, [])
+        own = policy.for_account(account.account_id)  # its overrides (SPEC §2, v2)
         t = time.perf_counter()
-        decision = decide(policy, account, account_pairs, window, (), day)
+        decision = decide(own, account, account_pairs, window, (), day)
         decide_seconds += time.perf_counter() - t
-        if _only_figures_changed(decision, account, account_pairs, rows.stored_route(row), policy, window, day):
+        if _only_figures_changed(decision, account, account_pairs, rows.stored_route(row), own, window, day):
             figures_batch.append((account.account_id, decision.reason, decision.figures.to_json()))
             report.unchanged += 1
             if len(figures_batch) >= FIGURES_BATCH:
@@ -237,24 +238,29 @@ def _only_figures_changed(
         return False
     if _wants_ips(policy, decision, window, day):
         return False
-    return not _route_changed(stored, decision.route)
+    return not _route_changed(stored, decision)
 
 
 def _wants_ips(policy: Policy, decision: Decision, window: Sequence[DayHistory], day: date) -> bool:
-    """The decision was made without inventory and would take IPs if there were some."""
-    figures = decision.figures
-    if figures.required_ips <= figures.dedicated_ip_count or decision.account.paused:
+    """The decision was made without inventory and would take IPs if there were some.
+    ``policy`` is the account's own (``Policy.for_account``)."""
+    figures, account = decision.figures, decision.account
+    if figures.required_ips <= figures.dedicated_ip_count or account.paused or account.mode == "frozen":
         return False
-    if decision.account.management_type != "general":
+    if account.management_type != "general":
         return True
-    return qualifies_for_pool(policy, summarize(policy, days_in_window(policy, window, day)))
+    return wants_pool(policy, account.mode, summarize(policy, days_in_window(policy, window, day)))
 
 
-def _route_changed(stored: AccountRoute | None, new: AccountRoute) -> bool:
+def _route_changed(stored: AccountRoute | None, decision: Decision) -> bool:
     """Routers need the new entry. An account in General without a dedicated pool needs
     none (routers send it through its region's general pool), so a new day alone does
     not republish the 100k General accounts; nor do ``hourly_burst`` and ``ip_capacity``,
-    which pace and cap dedicated IPs such an entry does not have."""
+    which pace and cap dedicated IPs such an entry does not have. A frozen account's
+    entry stays as it is (rule 7): the routers go on routing it as before."""
+    new = decision.route
+    if decision.account.mode == "frozen":
+        return False
     if stored is None:
         return new.management_type != "general" or bool(new.providers)
     if new.management_type == "general" and not new.providers:
@@ -314,12 +320,14 @@ async def _apply_account(
     day: date,
     report: RebalanceReport,
 ) -> None:
-    """Decide ``account_id`` again under its row lock and store everything, atomically."""
+    """Decide ``account_id`` again under its row lock and store everything, atomically.
+    ``policy`` is the run's; the account's own is taken here, as its mode is read here."""
     q = queries.load()
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(q["worker_lock_account"], account_id)
         if row is None:
             return  # deleted meanwhile
+        policy = policy.for_account(account_id)
         ips = [rows.pool_ip(r) for r in await conn.fetch(q["worker_account_pool_ips"], account_id)]
         account = rows.account_state(row, ips)
         pairs = [rows.pair_state(r) for r in await conn.fetch(q["worker_account_pairs"], account_id)]
@@ -369,7 +377,7 @@ async def _apply_account(
             decision.figures.to_json(),
             day,
         )
-        if _route_changed(rows.stored_route(row), decision.route):
+        if _route_changed(rows.stored_route(row), decision):
             await routing_store.publish(conn, [decision.route])
             report.routes_published += 1
         for event in decision.events:
