@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from workers.policy import longest_warm_stage
 from workers.simulate.compare import RULES, rows, table, with_rules
 from workers.simulate.scenario import Scenario, ScenarioError, load_scenario
 from workers.simulate.timeline import Result, run, stderr_progress, summary
@@ -84,7 +85,8 @@ def simulate(args: argparse.Namespace) -> int:
             if len(charted) < len(result.timelines)
             else ""
         )
-        write_chart(chart_path, title, charted)
+        warm = longest_warm_stage(scenario.policy)
+        write_chart(chart_path, title, charted, list(result.general.values()), warm)
         written.append(chart_path)
     lines = summary(result, detail_limit=0 if quiet else 12)
     for line in lines:

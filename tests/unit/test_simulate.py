@@ -15,6 +15,7 @@ import pytest
 
 from cli.main import main
 from store.routing_entry import AccountRoute, DedicatedIP, ManagementType, ProviderRoute
+from workers.simulate.allocate import Sends
 from workers.simulate.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 from workers.simulate.timeline import Result, Timeline, days_to_dedicated, run
 from workers.simulate.world import allocate
@@ -313,23 +314,28 @@ def _route(
     return AccountRoute("a", "r", management, date(2025, 1, 1), "pool-a", providers, ip_capacity=capacity)
 
 
+def _day(route: AccountRoute, by_provider: dict[str, int], has_general_pool: bool) -> tuple[Sends, int, int]:
+    placed = allocate(route, by_provider, has_general_pool)
+    return placed.sends, placed.overflow, placed.over_limit
+
+
 def test_a_warm_ip_at_its_capacity_overflows_to_the_pool_then_the_shared_pool() -> None:
     # Dedicated: 10.0.0.1 is warm, 10.0.0.2 warming with a limit of 300 a provider.
     # 1,600 a provider planned 800 / 800 per IP: 10.0.0.1 carries 1,600 over its capacity of
     # 1,000 and gives back 600; 10.0.0.2 takes 300 + 300 (its limits), the rest overflows.
-    sends, overflow, over = allocate(_route("dedicated", (None, 300)), {"google": 1_600, "other": 1_600}, True)
+    sends, overflow, over = _day(_route("dedicated", (None, 300)), {"google": 1_600, "other": 1_600}, True)
     assert sends[("10.0.0.1", "google")] + sends[("10.0.0.1", "other")] == 1_000
     assert sends[("10.0.0.2", "google")] == sends[("10.0.0.2", "other")] == 300
     assert overflow == 3_200 - 1_600 and over == 0
     # Room on the pool's other IP: it takes what the full IP gives back.
-    sends, overflow, over = allocate(_route("dedicated", (None, None)), {"google": 900, "other": 900}, True)
+    sends, overflow, over = _day(_route("dedicated", (None, None)), {"google": 900, "other": 900}, True)
     assert overflow == 0 and over == 0
     assert sends[("10.0.0.2", "google")] + sends[("10.0.0.2", "other")] == 900
     # Transition: straight to the shared pool; no shared pool: carried over (counted).
-    _, overflow, over = allocate(_route("transition", (None, None), 500), {"google": 1_200}, True)
+    _, overflow, over = _day(_route("transition", (None, None), 500), {"google": 1_200}, True)
     assert (overflow, over) == (200, 0)
-    sends, overflow, over = allocate(_route("transition", (None, None), 500), {"google": 1_200}, False)
+    sends, overflow, over = _day(_route("transition", (None, None), 500), {"google": 1_200}, False)
     assert (overflow, over) == (0, 200) and sum(sends.values()) == 1_200
     # Uncapped (an entry from before rule 9): a warm IP carries all it is planned.
-    _, overflow, over = allocate(_route("dedicated", (None, None), None), {"google": 5_000}, True)
+    _, overflow, over = _day(_route("dedicated", (None, None), None), {"google": 5_000}, True)
     assert (overflow, over) == (0, 0)

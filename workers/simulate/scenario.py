@@ -44,6 +44,16 @@ class Spike:
 
 
 @dataclass(frozen=True, slots=True)
+class Throttle:
+    """A provider throttles the account's dedicated pairs (SMTP 421, 4.7.x) at the start of
+    UTC ``hour`` of day ``day``: the same-day breaker rests them (SPEC rule 11)."""
+
+    day: int
+    hour: int
+    provider: str
+
+
+@dataclass(frozen=True, slots=True)
 class VolumePattern:
     kind: str
     daily: float = 0.0
@@ -110,6 +120,9 @@ class AccountSpec:
     #: Day index ranges (inclusive) during which an operator has paused the warm-up.
     pauses: tuple[tuple[int, int], ...]
     seed: str
+    #: The share of a day's mail sent in each UTC hour (24 values summing to 1); ``()``: flat.
+    hourly_profile: tuple[float, ...] = ()
+    throttles: tuple[Throttle, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +130,9 @@ class RegionSpec:
     name: str
     general_pool: tuple[str, ...]
     inventory: tuple[str, ...]
+    #: (day index, addresses) of general-pool IPs added to the region during the scenario
+    #: (SPEC rule 12: they ramp in along the schedule).
+    general_added: tuple[tuple[int, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +221,7 @@ def parse_scenario(raw: Mapping[str, Any], default_name: str = "scenario", days:
 def _region(raw: Any, path: str, seen: dict[str, str]) -> RegionSpec:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}: must be a table")
-    _known(raw, path, {"name", "general_pool", "inventory", "inventory_cidr"})
+    _known(raw, path, {"name", "general_pool", "inventory", "inventory_cidr", "add_general"})
     name = _str(raw, "name", path, None)
     general = tuple(_addresses(raw.get("general_pool", []), f"{path}.general_pool"))
     inventory = _addresses(raw.get("inventory", []), f"{path}.inventory")
@@ -222,13 +238,33 @@ def _region(raw: Any, path: str, seen: dict[str, str]) -> RegionSpec:
         if network.num_addresses > MAX_INVENTORY_PER_CIDR:
             raise ScenarioError(f"{path}.inventory_cidr[{j}]: at most {MAX_INVENTORY_PER_CIDR} addresses")
         inventory.extend(str(a) for a in network.hosts())
-    for field, addresses in (("general_pool", general), ("inventory", inventory)):
+    added = _general_added(raw.get("add_general", []), f"{path}.add_general")
+    listed = [("general_pool", general), ("inventory", inventory)]
+    listed += [(f"add_general[{j}].ips", ips) for j, (_, ips) in enumerate(added)]
+    for field, addresses in listed:
         for address in addresses:
             where = f"{path}.{field}"
             if address in seen:
                 raise ScenarioError(f"{where}: {address} is already listed in {seen[address]}")
             seen[address] = where
-    return RegionSpec(name, general, tuple(inventory))
+    return RegionSpec(name, general, tuple(inventory), added)
+
+
+def _general_added(raw: Any, path: str) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    if not isinstance(raw, list):
+        raise ScenarioError(f'{path}: must be an array of tables, e.g. [{{ day = 20, ips = ["198.51.100.9"] }}]')
+    out = []
+    for j, entry in enumerate(raw):
+        where = f"{path}[{j}]"
+        if not isinstance(entry, dict):
+            raise ScenarioError(f"{where}: must be a table with day and ips")
+        _known(entry, where, {"day", "ips"})
+        day = _int(entry, "day", where, None, 0)
+        ips = tuple(_addresses(entry.get("ips", []), f"{where}.ips"))
+        if not ips:
+            raise ScenarioError(f"{where}.ips: must name at least one IP address")
+        out.append((day, ips))
+    return tuple(out)
 
 
 def _addresses(raw: Any, path: str) -> list[str]:
@@ -246,11 +282,8 @@ def _addresses(raw: Any, path: str) -> list[str]:
 def _accounts(raw: Any, path: str, policy: Policy, regions: set[str], seed: int, n_days: int) -> list[AccountSpec]:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}: must be a table")
-    _known(
-        raw,
-        path,
-        {"id", "region", "count", "jitter", "providers", "volume", "outcomes", "spikes", "pauses"},
-    )
+    fields = {"id", "region", "count", "jitter", "providers", "volume", "outcomes", "spikes", "pauses"}
+    _known(raw, path, fields | {"hourly_profile", "throttles"})
     account_id = _str(raw, "id", path, None)
     region = _str(raw, "region", path, None if len(regions) != 1 else next(iter(regions)))
     if region not in regions:
@@ -270,11 +303,13 @@ def _accounts(raw: Any, path: str, policy: Policy, regions: set[str], seed: int,
         raise ScenarioError(f"{path}.outcomes: bounce + deferral must be <= 1")
     spikes = _spikes(raw.get("spikes", []), f"{path}.spikes", policy)
     pauses = _pauses(raw.get("pauses", []), f"{path}.pauses")
+    profile = _hourly_profile(raw.get("hourly_profile"), f"{path}.hourly_profile")
+    throttles = _throttles(raw.get("throttles", []), f"{path}.throttles", policy)
     if count == 1:
         return [
             AccountSpec(
                 account_id, region, mix, volume, 1.0, bounce, complaint, deferral, spikes, pauses,
-                f"{seed}:{account_id}",
+                f"{seed}:{account_id}", hourly_profile=profile, throttles=throttles,
             )
         ]  # fmt: skip
     width = len(str(count))
@@ -286,7 +321,7 @@ def _accounts(raw: Any, path: str, policy: Policy, regions: set[str], seed: int,
         out.append(
             AccountSpec(
                 replica, region, mix, volume, scale, bounce, complaint, deferral, spikes, pauses,
-                f"{seed}:{replica}",
+                f"{seed}:{replica}", hourly_profile=profile, throttles=throttles,
             )
         )  # fmt: skip
     return out
@@ -406,6 +441,41 @@ def _spikes(raw: Any, path: str, policy: Policy) -> tuple[Spike, ...]:
         if all(r is None for r in rates):
             raise ScenarioError(f"{where}: give at least one of bounce, complaint, deferral")
         out.append(Spike(from_day, to_day, provider, rates[0], rates[1], rates[2]))
+    return tuple(out)
+
+
+def _hourly_profile(raw: Any, path: str) -> tuple[float, ...]:
+    """24 non-negative weights, one per UTC hour, scaled to sum to 1; absent: flat (``()``)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) != 24:
+        raise ScenarioError(f"{path}: must be a list of 24 numbers, one per UTC hour")
+    values = [_float({"h": v}, "h", f"{path}[{h}]", None, 0.0) for h, v in enumerate(raw)]
+    total = sum(values)
+    if total <= 0:
+        raise ScenarioError(f"{path}: at least one hour must be > 0")
+    return tuple(v / total for v in values)
+
+
+def _throttles(raw: Any, path: str, policy: Policy) -> tuple[Throttle, ...]:
+    if not isinstance(raw, list):
+        raise ScenarioError(
+            f'{path}: must be an array of tables, e.g. [{{ day = 12, hour = 9, provider = "microsoft" }}]'
+        )
+    out = []
+    for j, entry in enumerate(raw):
+        where = f"{path}[{j}]"
+        if not isinstance(entry, dict):
+            raise ScenarioError(f"{where}: must be a table with day, hour and provider")
+        _known(entry, where, {"day", "hour", "provider"})
+        day = _int(entry, "day", where, None, 0)
+        hour = _int(entry, "hour", where, 0, 0)
+        if hour > 23:
+            raise ScenarioError(f"{where}.hour: must be between 0 and 23, got {hour}")
+        provider = _str(entry, "provider", where, None)
+        if provider not in policy.mailbox_providers:
+            raise ScenarioError(f"{where}.provider: unknown mailbox provider {provider!r}")
+        out.append(Throttle(day, hour, provider))
     return tuple(out)
 
 

@@ -1,13 +1,17 @@
 """A small in-memory world that runs the policy day by day, as the rebalancer would.
 
 Each simulated day D: IPs whose quarantine ended go back to their region's inventory;
-every account is decided for D from the history before D and the actions are applied
-(inventory, pool, quarantine); then the account "sends" D's mail along the routing entry
-the decision produced (``allocate``). A pair sends ``min(planned, limit)`` (rule 8) and an
-IP at most ``ip_daily_capacity`` over all providers (rule 9); in Transition the rest goes
-to the shared pool, in Dedicated to the pool's other IPs with room and only when there are
-none to the shared pool (counted as overflow): the router's rule, ``store.overflow``. The
-pairs that sent and their outcomes become D's history.
+general-pool IPs added on D join their region's shared pool and the ramping ones move on
+(rule 12, ``general``); every account is decided for D from the history before D and the
+actions are applied (inventory, pool, quarantine); then the account "sends" D's mail along
+the routing entry the decision produced (``allocate``): a pair sends at most its limit as
+released by the hour (rules 8 and 10), an IP at most ``ip_daily_capacity`` over all
+providers (rule 9), and a pair the same-day breaker trips or a throttle rests (rule 11,
+``rests``) less; in Transition the rest goes to the shared pool, in Dedicated to the pool's
+other IPs with room and only when there are none to the shared pool (counted as
+overflow): the router's rule, ``store.overflow``. The pairs that sent and their outcomes
+become D's history; what the accounts did not send through their own IPs is the shared
+pool's day.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from store.overflow import overflow_to, overflows_within_pool
+from store.breaker import Trip
 from store.routing_entry import AccountRoute
 from workers.policy import (
     AccountState,
@@ -26,7 +30,6 @@ from workers.policy import (
     ChangeManagementType,
     DayHistory,
     Decision,
-    Outcomes,
     PairDay,
     PairState,
     Policy,
@@ -34,7 +37,12 @@ from workers.policy import (
     StartDrain,
     decide,
 )
+from workers.simulate.allocate import Allocation, Key, allocate
+from workers.simulate.general import GeneralPool
+from workers.simulate.rests import DayRests, Rates, day_outcomes, hold_caps, throttle_rests
 from workers.simulate.scenario import AccountSpec, Scenario
+
+__all__ = ["AccountSim", "DayResult", "Sent", "World", "allocate"]
 
 
 @dataclass(slots=True)
@@ -49,6 +57,10 @@ class Sent:
     #: Mail carried past a pair's daily limit or an IP's capacity: only when the region
     #: has no general pool to overflow to (``store.overflow``'s ``"over_limit"``).
     over_limit: int = 0
+    #: Pairs the same-day breaker held for the rest of the day (rule 11), with why.
+    trips: tuple[tuple[Key, str], ...] = ()
+    #: (provider, UTC hour, why) of throttles that rested the account's pairs (rule 11).
+    throttles: tuple[tuple[str, int, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -80,7 +92,14 @@ class World:
         self.scenario = scenario
         self.policy: Policy = scenario.policy
         self.inventory: dict[str, list[str]] = {r.name: list(r.inventory) for r in scenario.regions}
-        self.has_general_pool = {r.name: bool(r.general_pool) for r in scenario.regions}
+        #: Each region's shared pool: its IPs and their ramp-in (rule 12).
+        self.general: dict[str, GeneralPool] = {r.name: GeneralPool() for r in scenario.regions}
+        for region in scenario.regions:
+            self.general[region.name].add(region.general_pool, warm=True)
+        #: Per region, the day's mail its shared pool carried.
+        self.general_sent: dict[str, int] = dict.fromkeys(self.general, 0)
+        #: The day's same-day breaker verdicts by outcome rates (``rests.hold_caps``).
+        self._verdicts: dict[Rates, Trip | None] = {}
         #: (until, region, address) of quarantined IPs.
         self.quarantine: list[tuple[date, str, str]] = []
         #: address → account id, for every IP in a dedicated pool.
@@ -105,12 +124,29 @@ class World:
     def step(self, index: int) -> list[DayResult]:
         day = self.scenario.day(index)
         self._end_quarantine(day)
+        self._ramp_general(index)
         results = []
+        self._verdicts = {}
+        shared = dict.fromkeys(self.general, 0)
         for sim in self.accounts:
             decision = self._decide(sim, index, day)
             sent = self._send(sim, index, day, decision.route)
+            # At least 0: the route's per-pair rounding can plan a message more than the day has.
+            shared[sim.spec.region] += max(0, sent.volume - sent.dedicated)
             results.append(DayResult(index, day, sim, decision, sent))
+        for region, messages in shared.items():
+            self.general[region].send(self.policy, messages)
+        self.general_sent = shared
         return results
+
+    def _ramp_general(self, index: int) -> None:
+        """The rebalancer's run: yesterday's carrying IPs move on; today's additions join."""
+        for region in self.scenario.regions:
+            pool = self.general[region.name]
+            pool.advance(self.policy)
+            for day, addresses in region.general_added:
+                if day == index:
+                    pool.add(addresses, warm=False)
 
     def _end_quarantine(self, day: date) -> None:
         if not self.quarantine:
@@ -131,7 +167,8 @@ class World:
             sim.state = replace(sim.state, paused=paused)
             sim.events.append((index, "warm-up paused" if paused else "warm-up resumed"))
         inventory = self.inventory[spec.region]
-        decision = decide(self.policy, sim.state, sim.pairs, sim.window, inventory, day)
+        own = self.policy.for_account(spec.account_id)  # its overrides (SPEC §2, v2)
+        decision = decide(own, sim.state, sim.pairs, sim.window, inventory, day)
         for action in decision.actions:
             if isinstance(action, AssignIP):
                 owner = self.owner.get(action.address)
@@ -162,26 +199,65 @@ class World:
         if total <= 0:
             return Sent(0, 0, 0, {})
         by_provider = _split(total, spec.mix)
-        pairs: dict[tuple[str, str], PairDay] = {}
-        sends: dict[tuple[str, str], int] = {}
-        overflow = over_limit = 0
+        placed = Allocation()
+        rests = DayRests()
+        rates: dict[str, Rates] = {}
         if route.providers:
-            sends, overflow, over_limit = allocate(route, by_provider, self.has_general_pool[spec.region])
-        rates: dict[str, tuple[float, float, float]] = {}
-        for (address, provider), n in sends.items():
-            if n <= 0:
-                continue
-            if provider not in rates:
-                rates[provider] = self._rates(spec, index, provider)
-            bounce, complaint, deferral = rates[provider]
-            bounced = round(n * bounce)
-            deferred = min(n - bounced, round(n * deferral))
-            delivered = n - bounced - deferred
-            complained = min(delivered, round(n * complaint))
-            pairs[(address, provider)] = PairDay(n, Outcomes(delivered, deferred, bounced, complained))
+            rates = {provider: self._rates(spec, index, provider) for provider in by_provider}
+            rests = self._rests(spec, index, day, route, by_provider, rates)
+            has_general_pool = bool(self.general[spec.region].addresses)
+            placed = allocate(
+                route,
+                by_provider,
+                has_general_pool,
+                profile=spec.hourly_profile,
+                caps=rests.caps,
+                rested=rests.rested,
+            )
+        pairs: dict[tuple[str, str], PairDay] = {}
+        for key, n in placed.sends.items():
+            if n > 0:
+                pairs[key] = PairDay(n, day_outcomes(n, rates[key[1]]))
         sim.window.append(DayHistory(day, by_provider, pairs))
         dedicated = sum(pair.sent for pair in pairs.values())
-        return Sent(total, dedicated, overflow, by_provider, over_limit)
+        trips = tuple((key, rests.reasons[key]) for key, cap in rests.caps.items() if placed.sends.get(key, 0) >= cap)
+        self._note_rests(sim, index, trips, rests.throttles)
+        return Sent(total, dedicated, placed.overflow, by_provider, placed.over_limit, trips, tuple(rests.throttles))
+
+    def _rests(
+        self,
+        spec: AccountSpec,
+        index: int,
+        day: date,
+        route: AccountRoute,
+        by_provider: Mapping[str, int],
+        rates: Mapping[str, Rates],
+    ) -> DayRests:
+        """Rule 11 for the day: the pairs the breaker caps and the hours throttles rest."""
+        live = [
+            (ip.address, provider)
+            for provider in by_provider
+            if (provider_route := route.route_for(provider)) is not None and provider_route.dedicated_share > 0
+            for ip in provider_route.ips
+            if ip.weight > 0
+        ]
+        rests = DayRests()
+        if not live:
+            return rests
+        hold_caps(self.policy, day, live, rates, rests, self._verdicts)
+        for throttle in spec.throttles:
+            if throttle.day == index:
+                throttle_rests(self.policy, day, throttle.hour, throttle.provider, live, rests)
+        return rests
+
+    @staticmethod
+    def _note_rests(
+        sim: AccountSim, index: int, trips: tuple[tuple[Key, str], ...], throttles: list[tuple[str, int, str]]
+    ) -> None:
+        for _, text in trips:
+            sim.events.append((index, text))
+        for _, hour, text in throttles:
+            sim.events.append((index, f"throttled at {hour:02d}:00 UTC: {text}"))
 
     @staticmethod
     def _rates(spec: AccountSpec, index: int, provider: str) -> tuple[float, float, float]:
@@ -202,130 +278,3 @@ def _split(total: int, mix: Mapping[str, float]) -> dict[str, int]:
         top = max(mix, key=mix.__getitem__)
         out[top] += rest
     return out
-
-
-#: (address, provider) → messages that pair carries today.
-Sends = dict[tuple[str, str], int]
-
-
-def allocate(route: AccountRoute, by_provider: Mapping[str, int], has_general_pool: bool) -> tuple[Sends, int, int]:
-    """A day's dedicated mail over the pool's pairs, as the router would place it.
-
-    Each provider's dedicated share goes to its IPs by weight. A pair sends at most its
-    daily limit (rule 8) and an IP at most ``route.ip_capacity`` over all providers (rule 9;
-    an IP over it gives back from each provider in proportion). What a pair or IP cannot
-    take goes where ``store.overflow`` says: in Dedicated to the pool's other IPs with room
-    (by weight), else to the general pool (``overflow``), and with no general pool to the
-    pair all the same (``over_limit``). Returns the sends, the overflow and the mail
-    carried over a limit or capacity (0 whenever the region has a general pool)."""
-    sends: Sends = {}
-    limits: dict[tuple[str, str], int | None] = {}
-    live: dict[str, list[tuple[str, float]]] = {}
-    rest: dict[str, int] = {}
-    for provider, volume in by_provider.items():
-        provider_route = route.route_for(provider)
-        if provider_route is None or volume <= 0 or provider_route.dedicated_share <= 0:
-            continue
-        planned = volume * provider_route.dedicated_share
-        live[provider] = [(ip.address, ip.weight) for ip in provider_route.ips if ip.weight > 0]
-        rest[provider] = 0
-        for ip in provider_route.ips:
-            if ip.weight <= 0:
-                continue
-            key = (ip.address, provider)
-            limits[key] = ip.daily_limit
-            n = round(planned * ip.weight)
-            if ip.daily_limit is not None and n > ip.daily_limit:
-                rest[provider] += n - ip.daily_limit
-                n = ip.daily_limit
-            sends[key] = n
-    _cap_ips(sends, route.ip_capacity, rest)
-    within_pool = overflows_within_pool(route.management_type)
-    overflow = 0
-    for provider, left in rest.items():
-        if not left:
-            continue
-        pool = _Pool(sends, limits, route.ip_capacity, provider)
-        if overflow_to(within_pool, pool.any_room(live[provider]), has_general_pool) == "pool":
-            left = pool.fill(live[provider], left)
-        if left and overflow_to(within_pool, False, has_general_pool) == "general":
-            overflow += left
-        elif left:  # no general pool: the first pair carries it over its limit
-            key = (live[provider][0][0], provider)
-            sends[key] = sends.get(key, 0) + left
-    return sends, overflow, over_limit(sends, limits, route.ip_capacity)
-
-
-def _loads(sends: Sends) -> dict[str, int]:
-    loads: dict[str, int] = {}
-    for (address, _), n in sends.items():
-        loads[address] = loads.get(address, 0) + n
-    return loads
-
-
-def _cap_ips(sends: Sends, capacity: int | None, rest: dict[str, int]) -> None:
-    """Trim every IP to ``capacity`` over its providers, each in proportion to what it sends
-    there; what is trimmed joins the provider's ``rest``."""
-    if capacity is None:
-        return
-    for address, load in _loads(sends).items():
-        excess = load - capacity
-        if excess <= 0:
-            continue
-        keys = sorted((key for key in sends if key[0] == address), key=sends.__getitem__, reverse=True)
-        cuts = {key: excess * sends[key] // load for key in keys}
-        short = excess - sum(cuts.values())
-        for key in keys:  # the rounding rest, from the largest first
-            extra = min(short, sends[key] - cuts[key])
-            cuts[key] += extra
-            short -= extra
-        for key, cut in cuts.items():
-            sends[key] -= cut
-            rest[key[1]] += cut
-
-
-@dataclass(slots=True)
-class _Pool:
-    """The room left today on one provider's pairs of the pool."""
-
-    sends: Sends
-    limits: Mapping[tuple[str, str], int | None]
-    capacity: int | None
-    provider: str
-
-    def room(self, address: str, loads: Mapping[str, int]) -> int:
-        key = (address, self.provider)
-        limit = self.limits.get(key)
-        pair = limit - self.sends.get(key, 0) if limit is not None else None
-        ip = self.capacity - loads.get(address, 0) if self.capacity is not None else None
-        rooms = [r for r in (pair, ip) if r is not None]
-        return max(0, min(rooms)) if rooms else 1 << 62
-
-    def any_room(self, live: list[tuple[str, float]]) -> bool:
-        loads = _loads(self.sends)
-        return any(self.room(address, loads) > 0 for address, _ in live)
-
-    def fill(self, live: list[tuple[str, float]], left: int) -> int:
-        """Spread ``left`` over the pairs with room by weight; what none can take is returned."""
-        while left > 0:
-            loads = _loads(self.sends)
-            rooms = {address: self.room(address, loads) for address, _ in live}
-            eligible = [(address, weight) for address, weight in live if rooms[address] > 0]
-            if not eligible:
-                break
-            weight_sum = sum(weight for _, weight in eligible)
-            share = left
-            for address, weight in eligible:
-                give = min(rooms[address], left, max(1, int(share * weight / weight_sum)))
-                key = (address, self.provider)
-                self.sends[key] = self.sends.get(key, 0) + give
-                left -= give
-        return left
-
-
-def over_limit(sends: Sends, limits: Mapping[tuple[str, str], int | None], capacity: int | None) -> int:
-    """Mail carried past a pair's daily limit or an IP's capacity (rules 8 and 9)."""
-    over = sum(max(0, n - limit) for key, n in sends.items() if (limit := limits.get(key)) is not None)
-    if capacity is not None:
-        over += sum(max(0, load - capacity) for load in _loads(sends).values())
-    return over
