@@ -8,6 +8,8 @@ a. unary SelectSendingIP vs grpc.health.v1.Health/Check vs the naive baseline, h
 b. latency at a fixed open-loop rate of about half the measured maximum, h2load --rps;
 b'. picks/s per core through the HTTP/JSON, line and Postfix policy doors of the same router
    against gRPC unary, and their latency at half of each one's maximum (bench/doorbench.py);
+b''. unary picks/s of `serve --processes 2` against one process, gRPC and the HTTP door
+    (bench/processes.py);
 c. SelectSendingIPBatch and SelectSendingIPStream picks/s vs unary, Python grpc.aio client;
 d. pick latency during a full routing-table reload vs idle;
 e. NOTIFY propagation from a publish commit to two routers;
@@ -187,6 +189,7 @@ class Bench:
             _log(f"router {router.target}, naive baseline {naive.target}")
             self.unary(router, naive)
             self.doors(router)
+            self.processes(router)
             self.shapes(router)
             self.reload(router)
             self.notify(router, no_workers)
@@ -335,6 +338,14 @@ class Bench:
             DoorBench(self, router).run()
         except (doors.ClientMissing, RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
             self.error(f"door figures not measured: {exc}")
+
+    def processes(self, router: stack.ServerProcess) -> None:
+        from bench.processes import ProcessesBench  # it builds on this module
+
+        try:
+            ProcessesBench(self, router).run()
+        except (RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
+            self.error(f"serve --processes figures not measured: {exc}")
 
     def shapes(self, router: stack.ServerProcess) -> None:
         o = self.o

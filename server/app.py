@@ -13,6 +13,8 @@ preface, idle, or at all (``channel_options``); ``server.admission`` caps how lo
 many calls may wait for their request; grpc.aio's ``maximum_concurrent_rpcs`` caps the
 calls in progress. The port is bound without SO_REUSEPORT unless ``share_port``: grpc's
 default would let a second ``serve`` start silently and take half the traffic (SPEC §4).
+Only the members of one cluster (``serve --processes N``) share it, behind a guard socket
+their parent holds (``server/cluster_ports.py``: a stranger still fails to bind).
 """
 
 from __future__ import annotations

@@ -49,6 +49,9 @@ class AdapterConfig:
     #: a door holds, all its connections together; beyond, the connections whose requests
     #: began first are closed (at least ``SENDINGIP_HTTP_MAX_BODY_BYTES``).
     max_buffered_bytes: int = 32 * 1024 * 1024
+    #: Bind with SO_REUSEPORT, for the members of one cluster only (``serve --processes N``,
+    #: ``server/cluster_ports.py``); no environment variable, as ``ServerConfig.share_port``.
+    share_port: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AdapterConfig:

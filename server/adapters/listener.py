@@ -15,7 +15,8 @@ keeps of a request still arriving, and over ``max_buffered_bytes`` in all the co
 whose requests began first are closed (200 bodies each stopped short of 4 MB held 630 MB).
 
 The socket is bound without SO_REUSEPORT: a second server on a port this one holds fails
-to start (SPEC §4: no silent port sharing).
+to start (SPEC §4: no silent port sharing). Only the members of one cluster set it
+(``config.share_port``), behind the parent's guard (``server/cluster_ports.py``).
 """
 
 from __future__ import annotations
@@ -127,7 +128,12 @@ class Listener:
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
-                self._connection, self.host, self.port, reuse_address=True, reuse_port=False, backlog=1024
+                self._connection,
+                self.host,
+                self.port,
+                reuse_address=True,
+                reuse_port=self.config.share_port,
+                backlog=1024,
             )
         except OSError as exc:
             hint = "another process holds it (another sendingip serve?)" if exc.errno == errno.EADDRINUSE else ""
