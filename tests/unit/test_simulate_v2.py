@@ -274,3 +274,45 @@ def test_an_added_general_ip_listed_twice_is_refused() -> None:
     }
     with pytest.raises(ScenarioError, match=r"add_general\[0\]\.ips: 192\.0\.2\.1 is already listed"):
         parse_scenario(raw)
+
+
+# -- rule 13: a provider new to a Dedicated account ------------------------------------
+
+
+def test_a_provider_new_to_a_dedicated_account_goes_shared_then_warms_from_stage_0() -> None:
+    line = run(load_scenario(SCENARIOS / "new-provider.toml")).timelines["shop"]
+    first = 25  # providers_from's day: a fifth of the mail goes to yahoo
+    assert line.management[first - 1] == "dedicated"
+    assert "no traffic yet for yahoo" in line.reasons[first]
+    # That day the shared pool takes yahoo's mail, not as overflow (rule 13).
+    assert line.overflow[first] == 0
+    assert line.volume[first] - line.dedicated_sent[first] > 0.15 * line.volume[first]
+    # The next run gives yahoo's pairs stage 0 and says so; then they climb.
+    assert "new traffic for yahoo: its dedicated pairs warm up from stage 0" in line.reasons[first + 1]
+    yahoo = line.stages["yahoo"]
+    assert yahoo[first + 1] == 0
+    assert (yahoo[first + 5] or 0) >= 3
+    assert line.over_limit == [0] * len(line.over_limit)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ([{"day": 99, "providers": {"google": 1.0}}], r"providers_from\[0\]\.day: must be below"),
+        ([{"day": 3, "providers": {"aol": 1.0}}], r"providers_from\[0\]\.providers\.aol: unknown mailbox provider"),
+        ([{"day": 3, "providers": {"google": 0.5}}], r"providers_from\[0\]\.providers: fractions must sum to 1"),
+        (
+            [{"day": 3, "providers": {"google": 1.0}}, {"day": 3, "providers": {"other": 1.0}}],
+            r"providers_from\[1\]\.day: must be after the previous change's day 3",
+        ),
+        ([{"day": 3}], r"providers_from\[0\]\.providers: missing"),
+    ],
+)
+def test_bad_providers_from_names_the_field(change: list[dict[str, object]], message: str) -> None:
+    raw = {
+        "days": 10,
+        "regions": [{"name": "r", "general_pool": ["192.0.2.1"]}],
+        "accounts": [{"id": "a", "volume": {"pattern": "steady", "daily": 1}, "providers_from": change}],
+    }
+    with pytest.raises(ScenarioError, match=message):
+        parse_scenario(raw)

@@ -123,6 +123,26 @@ class AccountSpec:
     #: The share of a day's mail sent in each UTC hour (24 values summing to 1); ``()``: flat.
     hourly_profile: tuple[float, ...] = ()
     throttles: tuple[Throttle, ...] = ()
+    #: (day index, mix) from which day on the account's mail follows another mix, in day
+    #: order (``providers_from``: e.g. an account that starts sending to yahoo, rule 13).
+    mix_changes: tuple[tuple[int, Mapping[str, float]], ...] = ()
+
+    def mix_on(self, index: int) -> Mapping[str, float]:
+        """The provider mix of day ``index``."""
+        mix = self.mix
+        for start, changed in self.mix_changes:
+            if start > index:
+                break
+            mix = changed
+        return mix
+
+    @property
+    def providers_ever(self) -> list[str]:
+        """Every provider of any of the account's mixes, first seen first."""
+        seen = dict.fromkeys(self.mix)
+        for _, changed in self.mix_changes:
+            seen.update(dict.fromkeys(changed))
+        return list(seen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +303,7 @@ def _accounts(raw: Any, path: str, policy: Policy, regions: set[str], seed: int,
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}: must be a table")
     fields = {"id", "region", "count", "jitter", "providers", "volume", "outcomes", "spikes", "pauses"}
-    _known(raw, path, fields | {"hourly_profile", "throttles"})
+    _known(raw, path, fields | {"hourly_profile", "throttles", "providers_from"})
     account_id = _str(raw, "id", path, None)
     region = _str(raw, "region", path, None if len(regions) != 1 else next(iter(regions)))
     if region not in regions:
@@ -305,11 +325,12 @@ def _accounts(raw: Any, path: str, policy: Policy, regions: set[str], seed: int,
     pauses = _pauses(raw.get("pauses", []), f"{path}.pauses")
     profile = _hourly_profile(raw.get("hourly_profile"), f"{path}.hourly_profile")
     throttles = _throttles(raw.get("throttles", []), f"{path}.throttles", policy)
+    changes = _mix_changes(raw.get("providers_from", []), f"{path}.providers_from", policy, n_days)
     if count == 1:
         return [
             AccountSpec(
                 account_id, region, mix, volume, 1.0, bounce, complaint, deferral, spikes, pauses,
-                f"{seed}:{account_id}", hourly_profile=profile, throttles=throttles,
+                f"{seed}:{account_id}", hourly_profile=profile, throttles=throttles, mix_changes=changes,
             )
         ]  # fmt: skip
     width = len(str(count))
@@ -321,10 +342,31 @@ def _accounts(raw: Any, path: str, policy: Policy, regions: set[str], seed: int,
         out.append(
             AccountSpec(
                 replica, region, mix, volume, scale, bounce, complaint, deferral, spikes, pauses,
-                f"{seed}:{replica}", hourly_profile=profile, throttles=throttles,
+                f"{seed}:{replica}", hourly_profile=profile, throttles=throttles, mix_changes=changes,
             )
         )  # fmt: skip
     return out
+
+
+def _mix_changes(raw: Any, path: str, policy: Policy, n_days: int) -> tuple[tuple[int, dict[str, float]], ...]:
+    """``providers_from = [{ day = 20, providers = { google = 0.6, yahoo = 0.4 } }]``."""
+    if not isinstance(raw, list):
+        raise ScenarioError(f"{path}: must be a list of {{ day = N, providers = {{ ... }} }}")
+    changes: list[tuple[int, dict[str, float]]] = []
+    for i, item in enumerate(raw):
+        where = f"{path}[{i}]"
+        if not isinstance(item, dict):
+            raise ScenarioError(f"{where}: must be a table {{ day = N, providers = {{ ... }} }}")
+        _known(item, where, {"day", "providers"})
+        day = _int(item, "day", where, None, 0)
+        if day >= n_days:
+            raise ScenarioError(f"{where}.day: must be below the scenario's {n_days} days, got {day}")
+        if changes and day <= changes[-1][0]:
+            raise ScenarioError(f"{where}.day: must be after the previous change's day {changes[-1][0]}")
+        if "providers" not in item:
+            raise ScenarioError(f"{where}.providers: missing")
+        changes.append((day, _mix(item["providers"], f"{where}.providers", policy)))
+    return tuple(changes)
 
 
 def _mix(raw: Any, path: str, policy: Policy) -> dict[str, float]:

@@ -191,7 +191,7 @@ def _record(line: Timeline, result: DayResult) -> None:
         for pair in decision.pairs:
             if pair.address in live and pair.stage < lowest.get(pair.provider, pair.stage + 1):
                 lowest[pair.provider] = pair.stage
-    for provider in result.account.spec.mix:
+    for provider in result.account.spec.providers_ever:
         line.stages.setdefault(provider, []).append(lowest.get(provider))
     i = result.index
     if decision.events:

@@ -198,7 +198,7 @@ class World:
         total = round(level)
         if total <= 0:
             return Sent(0, 0, 0, {})
-        by_provider = _split(total, spec.mix)
+        by_provider = _split(total, spec.mix_on(index))
         placed = Allocation()
         rests = DayRests()
         rates: dict[str, Rates] = {}
