@@ -40,7 +40,6 @@ from dataclasses import replace
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from cli import serving as serve
@@ -51,6 +50,7 @@ from server.cluster import Bound, RestartBudget, member_config, with_port
 from server.cluster_metrics import ClusterSum
 from server.cluster_ports import PortHold
 from server.config import ServerConfig
+from server.router.metrics import MetricsEndpoint
 from server.shutdown import Deadline
 
 log = logging.getLogger(__name__)
@@ -276,28 +276,11 @@ class Cluster:
             await asyncio.to_thread(multiprocessing.connection.wait, left, remaining)
 
 
-class ClusterMetrics:
+class ClusterMetrics(MetricsEndpoint):
     """The parent's metrics endpoint: the members' metrics, scraped when it is scraped."""
 
     def __init__(self, cluster: Cluster, listen: str) -> None:
-        self._server: Any = None
-        if listen in ("", "0"):
-            return
-        host, _, port = listen.rpartition(":")
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(ClusterCollector(cluster))
-        try:
-            self._server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
-        except (OSError, ValueError) as exc:
-            log.error("metrics disabled: cannot listen on %s: %s", listen, exc)
-            return
-        log.info("metrics listen=%s:%d", host or "127.0.0.1", self._server.server_port)
-
-    def close(self) -> None:
-        if self._server is not None:
-            server, self._server = self._server, None
-            server.shutdown()
-            server.server_close()
+        super().__init__(ClusterCollector(cluster), listen)
 
 
 class ClusterCollector:

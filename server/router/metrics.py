@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from server.router.engine import Engine
 from server.router.history_buffer import HistoryBuffer
@@ -157,17 +158,17 @@ class RouterCollector:
             )
 
 
-class MetricsServer:
-    """The exporter's HTTP server; ``port`` is the bound one (0 when disabled)."""
+class MetricsEndpoint:
+    """An HTTP server for one collector's metrics; ``port`` is the bound one (0 when disabled)."""
 
-    def __init__(self, runtime: RouterState, listen: str) -> None:
+    def __init__(self, collector: Collector, listen: str) -> None:
         self.port = 0
         self._server: Any = None
         if listen in ("", "0"):
             return
         host, _, port = listen.rpartition(":")
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(RouterCollector(runtime))
+        registry.register(collector)
         try:
             self._server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
         except (OSError, ValueError) as exc:
@@ -182,3 +183,10 @@ class MetricsServer:
             server, self._server = self._server, None
             server.shutdown()
             server.server_close()
+
+
+class MetricsServer(MetricsEndpoint):
+    """The router's exporter."""
+
+    def __init__(self, runtime: RouterState, listen: str) -> None:
+        super().__init__(RouterCollector(runtime), listen)
