@@ -196,7 +196,6 @@ async def test_a_throttled_pair_rests_for_throttle_pause_minutes_and_others_are_
 
     await _until(moved, 60)
     # In Transition the rested pair's share goes to the shared pool, flagged overflow.
-    request = pick_request("<a@mta.example>", "acme", "yahoo.com")
     for i in range(PICKS):
         request = pick_request(f"<y{i}@mta.example>", "acme", "yahoo.com")
         answer = await router.stub.SelectSendingIP(request)
