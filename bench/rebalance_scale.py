@@ -1,7 +1,8 @@
 """Rebalance at scale: N accounts with 30 days of history (about 30·N rows), timed by phase,
-with the query plan of the window aggregation.
+with the query plan of the window aggregation and the process's peak memory.
 
     python -m bench.rebalance_scale --accounts 100000
+    python -m bench.rebalance_scale --accounts 1000000 --first-only   # what `make bench` runs, once
 
 Uses SENDINGIP_DATABASE_URL's server when set, else an embedded PostgreSQL in a temporary
 folder; either way it works in a database of its own, dropped afterwards.
@@ -13,6 +14,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -25,7 +27,8 @@ from store import queries
 from store.database import connect, create_pool, with_database
 from store.embedded import EmbeddedPostgres
 from store.migrate import apply_migrations
-from workers.rebalance.run import rebalance
+from workers.rebalance import partitions
+from workers.rebalance.run import CHUNK_ACCOUNTS, rebalance
 
 DAY = date(2026, 6, 1)
 
@@ -45,7 +48,7 @@ INSERT INTO accounts (account_id, region)
 INSERT INTO daily_history (day, account_id, ip, mailbox_provider, imported)
   SELECT DATE '$DAY' - d, 'acct-' || lpad(i::text, 6, '0'), '',
          (ARRAY['google', 'microsoft', 'yahoo', 'apple', 'other'])[1 + (i + d) % 5],
-         CASE WHEN i % 50 = 0 THEN 40000 ELSE 200 + (i * 7919) % 4800 END
+         CASE WHEN i % 50 = 0 THEN 40000 ELSE 200 + (i::bigint * 7919) % 4800 END
   FROM generate_series(0, $ACCOUNTS - 1) i, generate_series(1, 30) d;
 ANALYZE;
 """
@@ -61,6 +64,14 @@ async def run(server_url: str, accounts: int, inventory: int, *, first_only: boo
         async with connect(url) as conn:
             await apply_migrations(conn)
             t = time.perf_counter()
+            # The day partitions exist before the history is written, as they do in service
+            # (each run creates the days ahead): the seed does not land in DEFAULT.
+            await conn.execute(
+                "SELECT history_partition_ensure(t, d::date) FROM unnest(ARRAY['daily_history', 'daily_outcomes']) t, "
+                "generate_series($1::date, $2::date, interval '1 day') d",
+                DAY - timedelta(days=37),
+                DAY + timedelta(days=partitions.AHEAD_DAYS + 1),
+            )
             sql = (
                 SEED.replace("$ACCOUNTS", str(accounts))
                 .replace("$INVENTORY", str(inventory))
@@ -76,10 +87,12 @@ async def run(server_url: str, accounts: int, inventory: int, *, first_only: boo
                     await conn.execute(queries.load()["worker_window_work_mem"])
                     plan_rows = await conn.fetch(
                         "EXPLAIN (ANALYZE, BUFFERS) " + queries.load()["worker_history_window"],
+                        "",
+                        f"acct-{min(accounts, CHUNK_ACCOUNTS) - 1:06d}",  # the first chunk
                         DAY - timedelta(days=30),
                         DAY,
                     )
-        pool = await create_pool(url, size=4)
+        pool = await create_pool(url, size=5)  # as `sendingip worker`: 4 applying, 1 reading
         try:
             first = await rebalance(pool, DAY)
             if first_only:
@@ -115,7 +128,13 @@ def _report(report: Any) -> dict[str, Any]:
         "assigned": report.ips_assigned,
         "routes": report.routes_published,
         "phases": {k: round(v, 2) for k, v in report.phases.items()},
+        "peak_rss_mib": _peak_rss_mib(),
     }
+
+
+def _peak_rss_mib() -> int:
+    """This process's peak resident memory so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def main() -> int:
@@ -123,6 +142,9 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--inventory", type=int, default=5_000)
     parser.add_argument("--json", type=Path, help="also write the result here")
+    parser.add_argument(
+        "--first-only", action="store_true", help="one run for day D (the `make bench` figure), no rerun, no plan"
+    )
     args = parser.parse_args()
     url = os.environ.get("SENDINGIP_DATABASE_URL")
     embedded = None
@@ -131,7 +153,7 @@ def main() -> int:
             embedded = EmbeddedPostgres(Path(tmp) / "pg")
             url = embedded.start()
         try:
-            result = asyncio.run(run(url, args.accounts, args.inventory))
+            result = asyncio.run(run(url, args.accounts, args.inventory, first_only=args.first_only))
         finally:
             if embedded is not None:
                 embedded.stop()

@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from store.database import connect, with_database
+from store.database import connect, create_pool, with_database
 from store.embedded import EmbeddedPostgres
 from store.migrate import apply_migrations
 from tests.embedded_pg import own_folder
@@ -65,6 +65,16 @@ async def databases(pg_server_url: str, template_db: str) -> AsyncIterator[Datab
 async def db_url(databases: DatabaseFactory) -> str:
     """URL of a fresh, migrated database for this test."""
     return await databases.create()
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A connection pool on this test's fresh database."""
+    pool = await create_pool(db_url, size=4)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 @pytest.fixture

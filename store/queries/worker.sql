@@ -26,41 +26,61 @@ WHERE state = 'quarantine' AND quarantine_until <= $1
 RETURNING host(address) AS address, region
 
 -- name: worker_accounts
+-- The run goes through the accounts in chunks, in key order (``workers/rebalance/run.py``):
+-- this is the next chunk, at most $2 accounts after $1 ('' for the first).
 SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.dedicated_on,
        a.warmup_paused, a.mode, a.reason, a.policy_state::text AS policy_state, a.figures::text AS figures,
        p.pool_id, r.entry::text AS route
 FROM accounts a
 LEFT JOIN pools p ON p.account_id = a.account_id AND p.pool_type = 'dedicated'
 LEFT JOIN routing_entries r ON r.kind = 'account' AND r.key = a.account_id
+WHERE a.account_id > $1
 ORDER BY a.account_id
+LIMIT $2
+
+-- name: worker_count_accounts
+SELECT count(*) FROM accounts
+
+-- name: worker_last_chunk_end
+-- The last chunk ends at the greater of its last account ($1) and the last account of
+-- the window's history (days $2 .. $3 - 1), so that accounts seen only in history are
+-- in it. Every chunk has both ends: `$2 IS NULL OR account_id <= $2` would keep a
+-- prepared statement's generic plan from using the upper bound (measured: 5 s a chunk at 1M).
+SELECT greatest($1::text, (SELECT max(account_id) FROM daily_history WHERE day >= $2 AND day < $3))
 
 -- name: worker_pool_ips
+-- A chunk's accounts (after $1 up to $2), as each query below that reads one.
 SELECT p.account_id, host(i.address) AS address, i.assigned_on, i.drain_started_on
 FROM ip_addresses i
 JOIN pools p ON p.pool_id = i.pool_id
 WHERE p.pool_type = 'dedicated' AND i.state IN ('dedicated', 'draining')
+  AND p.account_id > $1 AND p.account_id <= $2
 ORDER BY p.account_id, i.assigned_on, i.address
 
 -- name: worker_pairs
 SELECT account_id, host(address) AS address, mailbox_provider, stage, last_evaluated_on
 FROM warmup_state
+WHERE account_id > $1 AND account_id <= $2
 ORDER BY account_id
 
 -- name: worker_history_window
--- The window in one pass: one row per account with its (day, provider, ip, sent) rows
--- as parallel arrays (decoded in C by asyncpg). Scans daily_history by its leading
--- `day` column.
+-- A chunk's window (days $3 .. $4 - 1) in one pass: one row per account with its (day,
+-- provider, ip, sent) rows as parallel arrays, decoded in C by asyncpg; the day as its
+-- offset from $3 (a small int, no date object per row). Reads only the window's day
+-- partitions (migration 0009), each by its primary key (day, account_id, ...).
 SELECT account_id,
-       array_agg(day) AS days, array_agg(mailbox_provider) AS providers,
+       array_agg(day - $3::date) AS days, array_agg(mailbox_provider) AS providers,
        array_agg(ip) AS ips, array_agg(imported + counted) AS sent
 FROM daily_history
-WHERE day >= $1 AND day < $2 AND imported + counted > 0
+WHERE day >= $3 AND day < $4 AND imported + counted > 0
+  AND account_id > $1 AND account_id <= $2
 GROUP BY account_id
 
 -- name: worker_outcomes_window
 SELECT account_id, day, ip, mailbox_provider, delivered, deferred, bounced, complained, throttled
 FROM daily_outcomes
-WHERE day >= $1 AND day < $2 AND ip <> ''
+WHERE day >= $3 AND day < $4 AND ip <> ''
+  AND account_id > $1 AND account_id <= $2
 
 -- name: worker_lock_account
 SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.dedicated_on,
@@ -73,10 +93,14 @@ WHERE a.account_id = $1
 FOR UPDATE OF a
 
 -- name: worker_account_pool_ips
+-- The pool id first (a sub-select), then its IPs by ip_addresses_pool: written as a join,
+-- the planner, with statistics from before a first run assigned thousands of IPs, walked
+-- every dedicated IP for each account (7 ms each at 2,000, growing with every run's
+-- assignments).
 SELECT host(i.address) AS address, i.assigned_on, i.drain_started_on
 FROM ip_addresses i
-JOIN pools p ON p.pool_id = i.pool_id
-WHERE p.account_id = $1 AND p.pool_type = 'dedicated' AND i.state IN ('dedicated', 'draining')
+WHERE i.pool_id = (SELECT p.pool_id FROM pools p WHERE p.account_id = $1 AND p.pool_type = 'dedicated')
+  AND i.state IN ('dedicated', 'draining')
 ORDER BY i.assigned_on, i.address
 
 -- name: worker_account_pairs
@@ -139,11 +163,27 @@ SET reason = t.reason, figures = t.figures::jsonb, last_decided_on = $4, updated
 FROM unnest($1::text[], $2::text[], $3::text[]) AS t(account_id, reason, figures)
 WHERE a.account_id = t.account_id
 
--- name: worker_prune_history
-DELETE FROM daily_history WHERE day < $1
+-- name: worker_missing_partitions
+-- The day partitions (migration 0009) of daily_history and daily_outcomes from $1 through
+-- $2 that do not exist yet, oldest first.
+SELECT t.parent, d::date AS day
+FROM unnest(ARRAY['daily_history', 'daily_outcomes']) AS t(parent),
+     generate_series($1::date, $2::date, interval '1 day') AS d
+WHERE to_regclass(t.parent || '_' || to_char(d, 'YYYYMMDD')) IS NULL
+ORDER BY d, t.parent
 
--- name: worker_prune_outcomes
-DELETE FROM daily_outcomes WHERE day < $1
+-- name: worker_partition_lock_timeout
+-- Partition upkeep waits this long for its locks, then gives up until the next run: a
+-- queue behind its lock would stall the routers' flushes.
+SET LOCAL lock_timeout = '2s'
+
+-- name: worker_ensure_partition
+SELECT history_partition_ensure($1, $2)
+
+-- name: worker_drop_partitions
+-- Retention: the day partitions of table $1 wholly before $2 are dropped, and the DEFAULT
+-- partition's rows before it deleted.
+SELECT history_partitions_drop_before($1, $2)
 
 -- name: worker_prune_flushes
 DELETE FROM history_flushes WHERE flushed_at < now() - make_interval(days => $1)

@@ -12,7 +12,7 @@ from store.database import connect
 from store.migrate import apply_migrations, available_migrations, pending_migrations
 from store.policy_columns import policy_from_columns
 from store.policy_settings import Policy
-from tests.support.databases import DatabaseFactory
+from tests.support.databases import DatabaseFactory, migrate_through
 
 
 async def test_all_migrations_on_an_empty_database_give_the_snapshot(databases: DatabaseFactory) -> None:
@@ -59,10 +59,7 @@ async def test_the_v2_policy_migration_keeps_the_stored_settings_and_adds_the_de
     url = await databases.create(migrated=False)
     q = queries.load()
     async with connect(url) as conn:
-        await conn.execute(q["create_migrations_table"])
-        for migration in available_migrations()[:4]:
-            await conn.execute(migration.sql)
-            await conn.execute(q["record_migration"], migration.version, migration.name)
+        await migrate_through(conn, 4)
         await conn.execute("UPDATE policy SET dedicated_threshold_30d = 300000, warmup_schedule = '{100,1000}'")
         assert [m.name for m in await apply_migrations(conn)][:1] == ["policy_v2"]
         policy = policy_from_columns(await conn.fetchrow(q["worker_policy"]))
@@ -73,12 +70,8 @@ async def test_the_v2_policy_migration_keeps_the_stored_settings_and_adds_the_de
 async def test_general_ips_from_before_the_ramp_in_migration_count_as_warm(databases: DatabaseFactory) -> None:
     """0006 (SPEC rule 12): IPs already in a general pool carry traffic: warm (stage NULL)."""
     url = await databases.create(migrated=False)
-    q = queries.load()
     async with connect(url) as conn:
-        await conn.execute(q["create_migrations_table"])
-        for migration in available_migrations()[:5]:
-            await conn.execute(migration.sql)
-            await conn.execute(q["record_migration"], migration.version, migration.name)
+        await migrate_through(conn, 5)
         await conn.execute("INSERT INTO regions (region) VALUES ('us-east')")
         await conn.execute(
             "INSERT INTO pools (pool_id, region, pool_type) VALUES ('general:us-east', 'us-east', 'general')"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
 import asyncpg
@@ -20,15 +19,6 @@ from workers.rebalance.run import rebalance
 D0 = date(2026, 3, 1)
 PROVIDERS = ("google", "microsoft", "yahoo", "apple", "other")
 INVENTORY = tuple(f"203.0.113.{i}" for i in range(1, 6))
-
-
-@pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(db_url, size=4)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 async def _seed(db: asyncpg.Connection, inventory: int = 4) -> None:

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import date
 
 import asyncpg
-import pytest
 
-from store.database import create_pool
 from workers.leader import LEADER, RUN, SessionLock
 from workers.service import Worker, WorkerConfig
-
-
-@pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(db_url, size=4)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 async def test_only_one_worker_leads_and_a_standby_takes_over(db_url: str) -> None:

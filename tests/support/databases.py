@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
+
+from store import queries
 from store.database import connect, with_database
+from store.migrate import available_migrations
 
 #: Names this run's databases, so that runs side by side on one server never collide.
 RUN_ID = uuid.uuid4().hex[:8]
@@ -32,3 +36,13 @@ class DatabaseFactory:
         async with connect(self.server_url) as admin:
             for name in self.created:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def migrate_through(conn: asyncpg.Connection, count: int) -> None:
+    """The first ``count`` migrations applied and recorded, as a database of that release
+    has them: the start of an upgrade test."""
+    q = queries.load()
+    await conn.execute(q["create_migrations_table"])
+    for migration in available_migrations()[:count]:
+        await conn.execute(migration.sql)
+        await conn.execute(q["record_migration"], migration.version, migration.name)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -66,19 +65,27 @@ def index_outcomes(rows: Iterable[Mapping[str, Any]], account_id: str | None = N
 
 def window(
     account_id: str,
-    days: Sequence[date],
+    days: Sequence[int],
     providers: Sequence[str],
     ips: Sequence[str],
     sent: Sequence[int],
     outcomes: Mapping[OutcomeKey, Outcomes],
+    calendar: Sequence[date],
 ) -> list[DayHistory]:
-    """One account's history rows (parallel arrays) as ``DayHistory`` per day."""
-    volume: dict[date, dict[str, int]] = defaultdict(dict)
-    pairs: dict[date, dict[tuple[str, str], PairDay]] = defaultdict(dict)
-    for day, provider, ip, count in zip(days, providers, ips, sent, strict=True):
-        by_provider = volume[day]
-        by_provider[provider] = by_provider.get(provider, 0) + count
+    """One account's history rows (parallel arrays, each day as its offset in ``calendar``,
+    the window's days) as ``DayHistory`` per day, oldest first (``days_in_window`` then
+    need not sort). The run builds one per account-day, millions: hence the plain loop."""
+    volume: list[dict[str, int] | None] = [None] * len(calendar)
+    pairs: dict[int, dict[tuple[str, str], PairDay]] = {}
+    for offset, provider, ip, count in zip(days, providers, ips, sent, strict=True):
+        by_provider = volume[offset]
+        if by_provider is None:
+            volume[offset] = {provider: count}
+        else:
+            by_provider[provider] = by_provider.get(provider, 0) + count
         if ip:
-            found = outcomes.get((account_id, day, ip, provider))
-            pairs[day][(ip, provider)] = PairDay(count, found) if found else PairDay(count)
-    return [DayHistory(day, by_provider, pairs.get(day, {})) for day, by_provider in volume.items()]
+            found = outcomes.get((account_id, calendar[offset], ip, provider))
+            pairs.setdefault(offset, {})[(ip, provider)] = PairDay(count, found) if found else PairDay(count)
+    if not pairs:
+        return [DayHistory(calendar[i], v) for i, v in enumerate(volume) if v is not None]
+    return [DayHistory(calendar[i], v, pairs.get(i, {})) for i, v in enumerate(volume) if v is not None]
