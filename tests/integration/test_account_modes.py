@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import asyncpg
 import grpc
 import pytest
 
-from sendingip.v1 import management_pb2, management_pb2_grpc, types_pb2
-from server.auth.authorizer import KeyAuthorizer
-from server.auth.cache import load_active_keys
-from server.auth.store import create_key
-from server.management.servicer import ManagementServicer
-from store.database import create_pool
+from sendingip.v1 import management_pb2, types_pb2
+from tests.support.management import Api, management_api
 from tests.support.routing import seed_region
 from workers.rebalance.run import rebalance
 
@@ -30,64 +24,25 @@ INVENTORY = tuple(f"203.0.113.{i}" for i in range(1, 6))
 Code = grpc.StatusCode
 
 
-@dataclass
-class Api:
-    stub: Any
-    keys: dict[str, str]
-    db: asyncpg.Connection
-    pool: asyncpg.Pool
+async def set_mode(api: Api, account_id: str, mode: str, key: str = "admin") -> types_pb2.Account:
+    account: types_pb2.Account = await api.call(
+        "SetAccountMode", management_pb2.SetAccountModeRequest(account_id=account_id, mode=mode), key
+    )
+    return account
 
-    async def call(self, method: str, request: Any, key: str = "admin") -> Any:
-        metadata = (("authorization", f"Bearer {self.keys[key]}"),)
-        return await getattr(self.stub, method)(request, metadata=metadata, timeout=10)
 
-    async def fails(self, method: str, request: Any, key: str = "admin") -> tuple[Code, str]:
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await self.call(method, request, key)
-        return err.value.code(), err.value.details() or ""
-
-    async def set_mode(self, account_id: str, mode: str, key: str = "admin") -> types_pb2.Account:
-        account: types_pb2.Account = await self.call(
-            "SetAccountMode", management_pb2.SetAccountModeRequest(account_id=account_id, mode=mode), key
-        )
-        return account
-
-    async def overrides(self, *entries: types_pb2.AccountOverride) -> types_pb2.Policy:
-        policy: types_pb2.Policy = await self.call(
-            "UpdatePolicy", management_pb2.UpdatePolicyRequest(policy=types_pb2.Policy(account_overrides=entries))
-        )
-        return policy
-
-    def key_id(self, key: str) -> str:
-        return self.keys[key].split("_")[1]
+async def overrides(api: Api, *entries: types_pb2.AccountOverride) -> types_pb2.Policy:
+    policy: types_pb2.Policy = await api.call(
+        "UpdatePolicy", management_pb2.UpdatePolicyRequest(policy=types_pb2.Policy(account_overrides=entries))
+    )
+    return policy
 
 
 @pytest.fixture
 async def api(db_url: str, db: asyncpg.Connection) -> AsyncIterator[Api]:
-    tokens = {}
-    for name, perms, accounts in (
-        ("admin", ["admin"], None),
-        ("view", ["view"], None),
-        ("admin_acme", ["admin"], ["acme"]),
-    ):
-        new, _ = await create_key(db, perms, accounts, name)
-        tokens[name] = new.token
-    pool = await create_pool(db_url, size=4)
-    server = grpc.aio.server()
-    servicer = ManagementServicer(
-        pool, KeyAuthorizer(await load_active_keys(db)), clock=lambda: datetime(2026, 3, 1, 12, tzinfo=UTC)
-    )
-    management_pb2_grpc.add_ManagementServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
+    async with management_api(db_url, db, clock=lambda: datetime(2026, 3, 1, 12, tzinfo=UTC)) as api:
         await seed_region(db, addresses=("198.51.100.1",), inventory=INVENTORY, publish=False)
-        yield Api(management_pb2_grpc.ManagementStub(channel), tokens, db, pool)  # type: ignore[no-untyped-call]
-    finally:
-        await channel.close()
-        await server.stop(None)
-        await pool.close()
+        yield api
 
 
 async def add_account(db: asyncpg.Connection, account: str, per_day: int, days: int = 30) -> None:
@@ -126,13 +81,13 @@ async def test_set_account_mode_stores_shows_and_audits_each_change(api: Api) ->
     account = await api.call("GetAccount", management_pb2.GetAccountRequest(account_id="acme"), "view")
     assert account.mode == "auto"
 
-    account = await api.set_mode("acme", "frozen")
+    account = await set_mode(api, "acme", "frozen")
     assert account.account_id == "acme" and account.mode == "frozen"
     assert (await api.call("GetAccount", management_pb2.GetAccountRequest(account_id="acme"), "view")).mode == "frozen"
     listed = await api.call("ListAccounts", management_pb2.ListAccountsRequest(), "view")
     assert [(a.account_id, a.mode) for a in listed.accounts] == [("acme", "frozen")]
-    await api.set_mode("acme", "frozen")  # the same mode again: nothing changes, nothing recorded
-    await api.set_mode("acme", "auto", "admin_acme")
+    await set_mode(api, "acme", "frozen")  # the same mode again: nothing changes, nothing recorded
+    await set_mode(api, "acme", "auto", "admin_acme")
 
     events = await api.db.fetch(
         "SELECT actor, kind, account_id, before::text AS b, after::text AS a FROM audit_events ORDER BY id"
@@ -175,9 +130,9 @@ async def test_the_rebalancer_honours_each_mode(api: Api) -> None:
     await add_account(api.db, "pinned-dedicated", 500, days=3)  # 1,500 over 3 days
     await add_account(api.db, "frozen", 50_000)
     await add_account(api.db, "auto", 50_000)
-    await api.set_mode("pinned-general", "general")
-    await api.set_mode("pinned-dedicated", "dedicated")
-    await api.set_mode("frozen", "frozen")
+    await set_mode(api, "pinned-general", "general")
+    await set_mode(api, "pinned-dedicated", "dedicated")
+    await set_mode(api, "frozen", "frozen")
 
     report = await rebalance(api.pool, D0)
 
@@ -194,7 +149,7 @@ async def test_the_rebalancer_honours_each_mode(api: Api) -> None:
     assert (await state(api.db, "auto"))["management_type"] == "transition"
 
     # Mode general on an account with a pool: back to General, its IPs drain.
-    await api.set_mode("auto", "general")
+    await set_mode(api, "auto", "general")
     await rebalance(api.pool, D0 + timedelta(days=1))
     back = await state(api.db, "auto")
     assert (back["management_type"], back["ips"], len(back["draining"])) == ("general", None, 1)
@@ -207,7 +162,7 @@ async def test_a_frozen_pool_account_keeps_pool_stages_and_route(api: Api) -> No
     before = await state(api.db, "acme")
     assert before["management_type"] == "transition"
     stages = await api.db.fetch("SELECT * FROM warmup_state ORDER BY address, mailbox_provider")
-    await api.set_mode("acme", "frozen")
+    await set_mode(api, "acme", "frozen")
     # The next day it sent nothing at all: in auto it would fall below the general threshold.
     await api.db.execute("DELETE FROM daily_history WHERE account_id = 'acme'")
 
@@ -219,7 +174,7 @@ async def test_a_frozen_pool_account_keeps_pool_stages_and_route(api: Api) -> No
     assert await api.db.fetch("SELECT * FROM warmup_state ORDER BY address, mailbox_provider") == stages
     assert after["reason"].startswith("frozen by an operator")
     # Back to auto: the next run decides it again (no volume: back to General).
-    await api.set_mode("acme", "auto")
+    await set_mode(api, "acme", "auto")
     await rebalance(api.pool, D0 + timedelta(days=2))
     assert (await state(api.db, "acme"))["management_type"] == "general"
 
@@ -229,7 +184,8 @@ async def test_a_frozen_pool_account_keeps_pool_stages_and_route(api: Api) -> No
 
 async def test_update_policy_sets_replaces_and_removes_account_overrides(api: Api) -> None:
     override = types_pb2.AccountOverride
-    policy = await api.overrides(
+    policy = await overrides(
+        api,
         override(account_id="acme", dedicated_threshold_30d=150_000),
         override(account_id="big", max_ips_per_account=3),
     )
@@ -237,11 +193,11 @@ async def test_update_policy_sets_replaces_and_removes_account_overrides(api: Ap
             for o in policy.account_overrides] == [("acme", True, False), ("big", False, True)]  # fmt: skip
     assert policy.account_overrides[0].dedicated_threshold_30d == 150_000
     # One entry replaces that account's override only; the others stay.
-    policy = await api.overrides(override(account_id="acme", max_ips_per_account=2))
+    policy = await overrides(api, override(account_id="acme", max_ips_per_account=2))
     assert [(o.account_id, o.HasField("dedicated_threshold_30d"), o.max_ips_per_account)
             for o in policy.account_overrides] == [("acme", False, 2), ("big", False, 3)]  # fmt: skip
     # An entry that sets nothing removes it; GetPolicy reads what UpdatePolicy stored.
-    policy = await api.overrides(override(account_id="big"))
+    policy = await overrides(api, override(account_id="big"))
     assert [o.account_id for o in policy.account_overrides] == ["acme"]
     assert await api.call("GetPolicy", management_pb2.GetPolicyRequest(), "view") == policy
     audit = await api.db.fetch("SELECT new_policy::text AS p FROM policy_audit ORDER BY id")
@@ -285,7 +241,7 @@ async def test_update_policy_refuses_a_bad_override_naming_it(
 
 
 async def test_update_policy_refuses_a_general_threshold_above_an_override(api: Api) -> None:
-    await api.overrides(types_pb2.AccountOverride(account_id="acme", dedicated_threshold_30d=150_000))
+    await overrides(api, types_pb2.AccountOverride(account_id="acme", dedicated_threshold_30d=150_000))
     code, details = await api.fails(
         "UpdatePolicy", management_pb2.UpdatePolicyRequest(policy=types_pb2.Policy(general_threshold_30d=200_000))
     )
@@ -296,7 +252,8 @@ async def test_the_rebalancer_decides_each_account_with_its_own_overrides(api: A
     await add_account(api.db, "acme", 6_000)  # 180,000: below the policy's 250,000
     await add_account(api.db, "other", 6_000)
     await add_account(api.db, "big", 10_000_000)  # a peak of 4 IPs
-    await api.overrides(
+    await overrides(
+        api,
         types_pb2.AccountOverride(account_id="acme", dedicated_threshold_30d=150_000),
         types_pb2.AccountOverride(account_id="big", max_ips_per_account=2),
     )

@@ -6,7 +6,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -14,15 +13,12 @@ import asyncpg
 import grpc
 import pytest
 
-from sendingip.v1 import management_pb2, management_pb2_grpc, types_pb2
-from server.auth.authorizer import KeyAuthorizer
-from server.auth.cache import load_active_keys
-from server.auth.store import create_key
-from server.management.servicer import ManagementServicer
+from sendingip.v1 import management_pb2, types_pb2
 from store import queries
 from store.account_figures import AccountFigures, IPFigures
 from store.database import create_pool
 from store.policy_columns import policy_from_columns
+from tests.support.management import Api, management_api
 from workers.rebalance.run import rebalance
 
 pytestmark = pytest.mark.integration
@@ -31,48 +27,10 @@ TODAY = date(2026, 3, 10)
 Code = grpc.StatusCode
 
 
-@dataclass
-class Api:
-    stub: Any
-    keys: dict[str, str]
-    db: asyncpg.Connection
-
-    async def call(self, method: str, request: Any, key: str | None = "admin") -> Any:
-        metadata = () if key is None else (("authorization", f"Bearer {self.keys.get(key, key)}"),)
-        return await getattr(self.stub, method)(request, metadata=metadata, timeout=10)
-
-    async def fails(self, method: str, request: Any, key: str | None = "admin") -> tuple[Code, str]:
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await self.call(method, request, key)
-        return err.value.code(), err.value.details() or ""
-
-
 @pytest.fixture
 async def api(db_url: str, db: asyncpg.Connection) -> AsyncIterator[Api]:
-    tokens = {}
-    for name, perms, accounts in (
-        ("admin", ["admin"], None),
-        ("view", ["view"], None),
-        ("view_acme", ["view"], ["acme"]),
-        ("admin_acme", ["admin"], ["acme"]),
-        ("route", ["route"], None),
-    ):
-        new, _ = await create_key(db, perms, accounts, name)
-        tokens[name] = new.token
-    authorizer = KeyAuthorizer(await load_active_keys(db))
-    pool = await create_pool(db_url, size=2)
-    server = grpc.aio.server()
-    servicer = ManagementServicer(pool, authorizer, clock=lambda: datetime(2026, 3, 10, 12, tzinfo=UTC))
-    management_pb2_grpc.add_ManagementServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield Api(management_pb2_grpc.ManagementStub(channel), tokens, db)  # type: ignore[no-untyped-call]
-    finally:
-        await channel.close()
-        await server.stop(None)
-        await pool.close()
+    async with management_api(db_url, db, clock=lambda: datetime(2026, 3, 10, 12, tzinfo=UTC)) as api:
+        yield api
 
 
 async def _region(api: Api, region: str = "us-east", general: tuple[str, ...] = ("192.0.2.1", "192.0.2.2")) -> None:
