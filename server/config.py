@@ -39,6 +39,12 @@ class RouterConfig:
     #: ``SENDINGIP_HEARTBEAT_INTERVAL``: seconds between two heartbeats; a router whose
     #: heartbeat is older than three intervals no longer counts as live.
     heartbeat_interval: float = 5.0
+    #: ``SENDINGIP_LEASE_INTERVAL``: seconds between two rounds of budget leasing (the daily
+    #: limits shared by the routers, docs/router.md); a pick that finds nothing left asks sooner.
+    lease_interval: float = 1.0
+    #: ``SENDINGIP_LEASE_MAX_CHUNK``: most picks of one pair (or IP capacity) a router holds
+    #: unused; a router that is killed takes at most this many of each with it for the day.
+    lease_max_chunk: int = 1000
     #: ``SENDINGIP_METRICS_LISTEN``: host:port of the Prometheus endpoint; ``0`` disables it,
     #: port 0 picks a free port (logged as ``metrics listen=``).
     metrics_listen: str = "127.0.0.1:9464"
@@ -61,6 +67,8 @@ class RouterConfig:
             shutdown_flush_timeout=env_seconds(env, "SENDINGIP_HISTORY_SHUTDOWN_TIMEOUT", cls.shutdown_flush_timeout),
             poll_interval=env_seconds(env, "SENDINGIP_ROUTING_POLL_INTERVAL", cls.poll_interval),
             heartbeat_interval=env_seconds(env, "SENDINGIP_HEARTBEAT_INTERVAL", cls.heartbeat_interval),
+            lease_interval=env_seconds(env, "SENDINGIP_LEASE_INTERVAL", cls.lease_interval, minimum=0.01),
+            lease_max_chunk=env_int(env, "SENDINGIP_LEASE_MAX_CHUNK", cls.lease_max_chunk, minimum=1),
             metrics_listen=env.get("SENDINGIP_METRICS_LISTEN") or cls.metrics_listen,
             provider_domains=env.get("SENDINGIP_PROVIDER_DOMAINS") or "",
             repeat_window_picks=env_int(env, "SENDINGIP_REPEAT_WINDOW_PICKS", cls.repeat_window_picks, minimum=0),

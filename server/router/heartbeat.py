@@ -1,8 +1,10 @@
 """The router's heartbeat: a row in ``router_heartbeats`` renewed every few seconds.
 
-Its answer is the number of live routers, which divides every daily limit (rule 8):
-a router whose heartbeat is older than three intervals no longer counts. The same
-task prunes flush ids older than a week (they only guard retries of recent flushes).
+Its answer is the number of live routers (a metric and a log line): a router whose
+heartbeat is older than three intervals no longer counts. The daily limits do not depend
+on it: the routers share them by budget leasing (``leases.py``). The same task prunes
+flush ids, outcome report ids, rests and leases older than a week (ids only guard retries
+of recent flushes; leases are per day).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from collections.abc import Callable
 
 import asyncpg
 
-from server.router.limits import DailyLimits
 from store import queries
 from store.outage import DATABASE_UNAVAILABLE, Outage
 
@@ -30,7 +31,6 @@ class Heartbeat:
         self,
         pool: asyncpg.Pool,
         router_id: str,
-        limits: DailyLimits,
         version: Callable[[], int],
         *,
         address: str = "",
@@ -38,7 +38,8 @@ class Heartbeat:
     ) -> None:
         self.pool = pool
         self.router_id = router_id
-        self.limits = limits
+        #: Live routers at the last beat, this one included.
+        self.live = 1
         self.version = version
         self.address = address
         self.interval = interval
@@ -58,10 +59,11 @@ class Heartbeat:
                 await conn.execute(q["router_prune_flushes"], KEEP_FLUSH_IDS_DAYS)
                 await conn.execute(q["router_prune_outcome_reports"], KEEP_FLUSH_IDS_DAYS)
                 await conn.execute(q["router_prune_rests"], KEEP_FLUSH_IDS_DAYS)
+                await conn.execute(q["router_prune_leases"], KEEP_FLUSH_IDS_DAYS)
                 self._last_prune = time.monotonic()
-        if live != self.limits.live_routers:
-            log.info("live routers=%d (each enforces 1/%d of every daily limit)", live, live)
-        self.limits.set_live_routers(live)
+        if live != self.live:
+            log.info("live routers=%d", live)
+        self.live = live
         return live
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -72,12 +74,12 @@ class Heartbeat:
                 self._outage.recovered()
             except DATABASE_UNAVAILABLE as exc:
                 self.failures += 1
-                self._outage.failed(exc, f"keeping live routers={self.limits.live_routers}")
+                self._outage.failed(exc, f"keeping live routers={self.live}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), self.interval)
 
     async def remove(self) -> None:
-        """On a clean stop: the other routers take over this one's share at once."""
+        """On a clean stop: the other routers count it out at once."""
         try:
             async with asyncio.timeout(5), self.pool.acquire() as conn:
                 await conn.execute(queries.load()["router_heartbeat_remove"], self.router_id)

@@ -18,8 +18,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from server.router.engine import Engine
+from server.router.heartbeat import Heartbeat
 from server.router.history_buffer import HistoryBuffer
 from server.router.history_flusher import HistoryFlusher
+from server.router.leases import LeaseManager
 from server.router.limits import DailyLimits
 from server.router.loader import Loader
 from server.router.servicer import RouterServicer
@@ -45,6 +47,10 @@ class RouterState(Protocol):
     def flusher(self) -> HistoryFlusher | None: ...
     @property
     def loader(self) -> Loader | None: ...
+    @property
+    def heartbeat(self) -> Heartbeat | None: ...
+    @property
+    def leases(self) -> LeaseManager | None: ...
     def table_age(self) -> float: ...
     def stale(self) -> bool: ...
 
@@ -69,7 +75,7 @@ class RouterCollector:
         )
         yield CounterMetricFamily(
             "sendingip_router_over_limit",
-            "Picks a pair carried beyond its limit share (nowhere else to send them)",
+            "Picks a pair or IP carried beyond what this router holds of its limit (nowhere else to send them)",
             value=rt.limits.over_limit,
         )
         yield CounterMetricFamily(
@@ -93,9 +99,14 @@ class RouterCollector:
             "Pick calls whose deadline had passed on arrival (DEADLINE_EXCEEDED, not counted)",
             value=rt.servicer.expired,
         )
+        heartbeat, leases = rt.heartbeat, rt.leases
         yield GaugeMetricFamily(
-            "sendingip_router_live_routers", "Live routers sharing each daily limit", value=rt.limits.live_routers
+            "sendingip_router_live_routers",
+            "Live routers (heartbeats younger than three intervals)",
+            value=heartbeat.live if heartbeat else 1,
         )
+        if leases is not None:
+            yield from _lease_metrics(leases)
         # History
         yield GaugeMetricFamily(
             "sendingip_history_flush_lag_seconds",
@@ -158,16 +169,42 @@ class RouterCollector:
             )
 
 
+def _lease_metrics(leases: LeaseManager) -> Iterator[Any]:
+    """Budget leasing (docs/router.md, "Daily limits")."""
+    yield CounterMetricFamily(
+        "sendingip_lease_requests",
+        "Statements asking PostgreSQL for more of the daily limits (one per round, for every pair wanting)",
+        value=leases.requests,
+    )
+    yield CounterMetricFamily(
+        "sendingip_leased_picks", "Picks of daily limits granted to this router", value=leases.leased_picks
+    )
+    yield CounterMetricFamily(
+        "sendingip_lease_given_back_picks",
+        "Picks of daily limits given back unused (idle pairs, clean stop)",
+        value=leases.given_back,
+    )
+    yield CounterMetricFamily(
+        "sendingip_lease_refusals",
+        "Pairs or IPs asked for and granted nothing (their limit for the hour is all leased)",
+        value=leases.refusals,
+    )
+    yield CounterMetricFamily(
+        "sendingip_lease_failures", "Lease rounds that failed (PostgreSQL unreachable)", value=leases.failures
+    )
+
+
 class MetricsEndpoint:
     """An HTTP server for one collector's metrics; ``port`` is the bound one (0 when disabled)."""
 
     def __init__(self, collector: Collector, listen: str) -> None:
         self.port = 0
         self._server: Any = None
+        self._registry = CollectorRegistry(auto_describe=False)
         if listen in ("", "0"):
             return
         host, _, port = listen.rpartition(":")
-        registry = CollectorRegistry(auto_describe=False)
+        registry = self._registry
         registry.register(collector)
         try:
             self._server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
@@ -177,6 +214,11 @@ class MetricsEndpoint:
             return
         self.port = int(self._server.server_port)
         log.info("metrics listen=%s:%d", host or "127.0.0.1", self.port)
+
+    def add(self, collector: Collector) -> None:
+        """Another collector of this process's metrics (RPC latencies, the rebalancer's)."""
+        if self._server is not None:
+            self._registry.register(collector)
 
     def close(self) -> None:
         if self._server is not None:

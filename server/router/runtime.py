@@ -1,10 +1,11 @@
 """Wires the router together and owns its lifecycle.
 
 ``run()`` loads the routing table (from PostgreSQL, else from the disk snapshot),
-then runs the named side tasks — listener, loader, flusher, heartbeat, snapshot —
+then runs the named side tasks — listener, loader, flusher, heartbeat, leases, snapshot —
 until ``stop()``; a side task that fails stops the router loudly. ``stop()`` is
 idempotent: it ends the side tasks, flushes all history (the final flush of SIGTERM),
-saves the snapshot, removes the heartbeat and closes the pool, each within what is
+saves the snapshot, gives back unused leases, removes the heartbeat and closes the pool,
+each within what is
 left of the shutdown's deadline (``server/shutdown.py``): history that cannot be
 written by then goes to the router's history file (``spill.py``) first. Signal
 handling is the entry point's business (cli/serving.py), never this module's.
@@ -30,8 +31,9 @@ from server.config import ServerConfig
 from server.router import rests, snapshot
 from server.router.engine import Engine
 from server.router.heartbeat import Heartbeat
-from server.router.history_buffer import HistoryBuffer, day_of
+from server.router.history_buffer import HistoryBuffer
 from server.router.history_flusher import RETRYABLE, HistoryFlusher, HistorySink, PostgresHistorySink
+from server.router.leases import LeaseManager, PostgresLeases
 from server.router.limits import SECONDS_PER_DAY, DailyLimits
 from server.router.loader import Loader, apply_entries
 from server.router.metrics import MetricsServer
@@ -90,7 +92,7 @@ class RouterRuntime:
         self._sink_factory = sink
         self.providers = ProviderTable.with_overrides(self.rc.provider_domains)
         self.table = RoutingTable()
-        self.limits = DailyLimits(int(clock() // SECONDS_PER_DAY))
+        self.limits = DailyLimits(int(clock() // SECONDS_PER_DAY), leased=True)
         self.history = HistoryBuffer(self.rc.max_pending_keys)
         self.engine = Engine(
             self.table,
@@ -109,6 +111,7 @@ class RouterRuntime:
         self.loader: Loader | None = None
         self.flusher: HistoryFlusher | None = None
         self.heartbeat: Heartbeat | None = None
+        self.leases: LeaseManager | None = None
         self.metrics: MetricsServer | None = None
         #: Set once a routing table is loaded (SERVING).
         self.ready = asyncio.Event()
@@ -191,10 +194,16 @@ class RouterRuntime:
         self.heartbeat = Heartbeat(
             self.pool,
             self.rc.router_id,
-            self.limits,
             lambda: self.table.version,
             address=self.config.listen,
             interval=self.rc.heartbeat_interval,
+        )
+        self.leases = LeaseManager(
+            self.limits,
+            PostgresLeases(self.pool),
+            self.rc.router_id,
+            interval=self.rc.lease_interval,
+            max_chunk=self.rc.lease_max_chunk,
         )
         self.metrics = MetricsServer(self, self.rc.metrics_listen)
         if not await self._first_load():
@@ -205,6 +214,7 @@ class RouterRuntime:
             "loader": self.loader.run(self._stopping),
             "flusher": self.flusher.run(self._stopping),
             "heartbeat": self.heartbeat.run(self._stopping),
+            "leases": self.leases.run(self._stopping),
             "snapshot": self._save_snapshots(),
         }
         named = {name: asyncio.create_task(coro, name=f"router-{name}") for name, coro in side.items()}
@@ -253,7 +263,7 @@ class RouterRuntime:
                     len(self.table.regions),
                 )
                 gc.freeze()  # the table is long-lived: keep it out of the collector's full passes
-                await self._seed_limits()
+                await self._resume_leases()
                 return True
             except RETRYABLE as exc:
                 log.warning("cannot load the routing table from PostgreSQL: %s", exc)
@@ -286,16 +296,16 @@ class RouterRuntime:
         )
         return True
 
-    async def _seed_limits(self) -> None:
-        assert self.heartbeat is not None and self.pool is not None
-        day = int(self.clock() // SECONDS_PER_DAY)
+    async def _resume_leases(self) -> None:
+        """This router's leases of today, when it runs again under the same router_id
+        (until they are read, the lease task asks for nothing)."""
+        assert self.heartbeat is not None and self.leases is not None
+        self.limits.roll(int(self.clock() // SECONDS_PER_DAY))
         try:
             await self.heartbeat.beat()
-            async with asyncio.timeout(10), self.pool.acquire() as conn:
-                rows = await conn.fetch(queries.load()["router_counted_today"], day_of(day))
-            self.limits.seed(day, [(r["ip"], r["mailbox_provider"], int(r["total"])) for r in rows])
+            await self.leases.resume()
         except RETRYABLE as exc:
-            log.warning("could not read today's counts to seed the daily limits: %s", exc)
+            log.warning("could not read this router's leases (the lease task retries): %s", exc)
 
     async def _open_spill(self, flusher: HistoryFlusher) -> None:
         """This router's history file, and the history of routers that stopped without
@@ -361,6 +371,8 @@ class RouterRuntime:
             written = await self._final_flush(deadline)
             if self.table.loaded:
                 await deadline.run("routing snapshot", self.save_snapshot(), reserve=END_RESERVE)
+            if self.leases is not None and self.ready.is_set() and self.leases.resumed:
+                await deadline.run("lease give-back", self._give_back_leases(), reserve=END_RESERVE)
             if self.heartbeat is not None and self.ready.is_set():
                 if written:
                     await deadline.run("heartbeat removal", self.heartbeat.remove(), reserve=END_RESERVE)
@@ -375,6 +387,14 @@ class RouterRuntime:
                 self.pool.terminate()
             if self.metrics is not None:
                 self.metrics.close()
+
+    async def _give_back_leases(self) -> None:
+        """What this router holds unused goes back for the other routers (no pick comes any more)."""
+        assert self.leases is not None
+        try:
+            await self.leases.give_back_all()
+        except RETRYABLE as exc:
+            log.warning("leases not given back (unused picks written off for today): %s", exc)
 
     async def _final_flush(self, deadline: Deadline) -> bool:
         """Everything to PostgreSQL within the deadline, less ``SPILL_RESERVE``; what is not

@@ -17,7 +17,7 @@ LIMIT $2
 -- Stored counts saturate at 2^62 - 1 instead of overflowing: an overflow would fail this
 -- flush, and so every later one, for every account. With an imported count at most 10^9
 -- (ImportHistory allowed up to 2^62 once), imported + counted always fits a bigint, so the
--- readers of that sum (worker.sql, router_counted_today) never overflow either.
+-- readers of that sum (worker.sql) never overflow either.
 WITH flush AS (
     INSERT INTO history_flushes (flush_id, router_id, rows)
     VALUES ($1, $2, cardinality($3::date[]))
@@ -87,14 +87,6 @@ WHERE router_id <> $1 AND last_seen > now() - make_interval(secs => $4)
 -- name: router_heartbeat_remove
 DELETE FROM router_heartbeats WHERE router_id = $1
 
--- name: router_counted_today
--- What every router counted today per (IP, provider), to seed this router's limits; the
--- numeric sum is capped before the cast (many accounts' counts on one IP).
-SELECT ip, mailbox_provider, LEAST(sum(imported + counted), 9223372036854775807)::bigint AS total
-FROM daily_history
-WHERE day = $1 AND ip <> ''
-GROUP BY ip, mailbox_provider
-
 -- name: router_breaker_pairs
 -- (rule 11) Today's outcomes of the reported pairs that are in their account's dedicated
 -- pool, with the kinds of rest each already has ($5: now). $2-$4 are the reported keys
@@ -128,3 +120,74 @@ SELECT pg_notify('sendingip_routing', 'rests')
 -- name: router_active_rests
 -- (rule 11) The pairs resting now ($1), for the routers' tables.
 SELECT account_id, ip, mailbox_provider, until FROM pair_rests WHERE until > $1
+
+-- name: router_lease_grant
+-- (rules 8-10, issue 16) Grants this router ($2) up to $6 more picks of each allowance
+-- ($3 IP, $4 mailbox provider or '' for the IP's capacity) for day $1, without the
+-- allowance's total ever passing $5, its cap now; $7 is what the router has counted. One
+-- conditional upsert for all of them, in key order (so routers racing for the same rows lock
+-- them in one order): a row at its cap is left alone and returns nothing. Returns what was
+-- granted per allowance (the router adds it to what it holds); the router's own row grows
+-- by the same amount in the same statement. The caller sends each key once, want and cap > 0.
+WITH asked AS (
+    SELECT * FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[])
+        AS a (ip, mailbox_provider, cap, want, used)
+), granted AS (
+    INSERT INTO lease_budgets AS b (day, ip, mailbox_provider, cap, leased, granted)
+    SELECT $1, a.ip, a.mailbox_provider, a.cap, LEAST(a.want, a.cap), LEAST(a.want, a.cap)
+    FROM asked a
+    ORDER BY a.ip, a.mailbox_provider
+    ON CONFLICT (day, ip, mailbox_provider) DO UPDATE
+    SET granted = LEAST(EXCLUDED.granted, EXCLUDED.cap - b.leased),
+        leased = b.leased + LEAST(EXCLUDED.granted, EXCLUDED.cap - b.leased),
+        cap = EXCLUDED.cap
+    WHERE b.leased < EXCLUDED.cap
+    RETURNING b.ip, b.mailbox_provider, b.granted
+), mine AS (
+    INSERT INTO budget_leases AS l (day, router_id, ip, mailbox_provider, leased, used)
+    SELECT $1, $2, g.ip, g.mailbox_provider, g.granted, a.used
+    FROM granted g
+    JOIN asked a USING (ip, mailbox_provider)
+    ON CONFLICT (day, router_id, ip, mailbox_provider) DO UPDATE
+    SET leased = l.leased + EXCLUDED.leased, used = EXCLUDED.used, updated_at = now()
+)
+SELECT ip, mailbox_provider, granted FROM granted
+
+-- name: router_lease_give_back
+-- (issue 16) This router ($2) gives back $5 picks of each allowance it holds for day $1
+-- ($3 IP, $4 mailbox provider or ''), having counted $6: its row and the budget both shrink
+-- by them. The budget rows are locked in key order first, as router_lease_grant locks them.
+WITH back AS (
+    SELECT * FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bigint[])
+        AS u (ip, mailbox_provider, back, used)
+), mine AS (
+    UPDATE budget_leases l
+    SET leased = l.leased - u.back, used = u.used, updated_at = now()
+    FROM back u
+    WHERE l.day = $1 AND l.router_id = $2 AND l.ip = u.ip AND l.mailbox_provider = u.mailbox_provider
+      AND l.leased >= u.back
+    RETURNING l.ip, l.mailbox_provider, u.back
+), locked AS MATERIALIZED (
+    SELECT b.ip, b.mailbox_provider
+    FROM lease_budgets b
+    JOIN back u ON b.day = $1 AND b.ip = u.ip AND b.mailbox_provider = u.mailbox_provider
+    ORDER BY b.ip, b.mailbox_provider
+    FOR UPDATE OF b
+)
+UPDATE lease_budgets b
+SET leased = GREATEST(b.leased - m.back, 0)
+FROM mine m
+JOIN locked k USING (ip, mailbox_provider)
+WHERE b.day = $1 AND b.ip = m.ip AND b.mailbox_provider = m.mailbox_provider
+
+-- name: router_leases_held
+-- (issue 16) What this router ($2) holds of each allowance of day $1, as a router started
+-- again with the same router_id resumes it.
+SELECT ip, mailbox_provider, leased, used FROM budget_leases WHERE day = $1 AND router_id = $2
+
+-- name: router_prune_leases
+-- Leases and budgets are per UTC day: a week of them is kept for a look after the fact.
+WITH gone AS (
+    DELETE FROM budget_leases WHERE day < (now() AT TIME ZONE 'UTC')::date - $1::int
+)
+DELETE FROM lease_budgets WHERE day < (now() AT TIME ZONE 'UTC')::date - $1::int

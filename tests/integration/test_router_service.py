@@ -177,21 +177,70 @@ async def test_bad_requests_are_refused_with_the_field_named(
     assert await history(db) == {}  # nothing of a refused batch was counted
 
 
-async def test_a_warming_pair_overflows_at_its_share_of_the_limit(
+async def _leased_elsewhere(db: asyncpg.Connection, provider: str, cap: int, leased: int) -> None:
+    """Another router already holds ``leased`` of today's allowance of (DEDICATED_IPS[0], provider)."""
+    today = datetime.now(UTC).date()
+    await db.execute(
+        "INSERT INTO lease_budgets (day, ip, mailbox_provider, cap, leased) VALUES ($1, $2, $3, $4, $5)",
+        today,
+        DEDICATED_IPS[0],
+        provider,
+        cap,
+        leased,
+    )
+    await db.execute(
+        "INSERT INTO budget_leases (day, router_id, ip, mailbox_provider, leased) VALUES ($1, 'other', $2, $3, $4)",
+        today,
+        DEDICATED_IPS[0],
+        provider,
+        leased,
+    )
+
+
+async def _picks_over_time(router: Router, n: int) -> list[router_pb2.SelectSendingIPResponse]:
+    """``n`` picks 20 ms apart: the router's lease rounds (every 50 ms here) keep up."""
+    answers = []
+    for i in range(n):
+        answers.append(await router.stub.SelectSendingIP(_req(i)))
+        await asyncio.sleep(0.02)
+    return answers
+
+
+def _carried(answers: list[router_pb2.SelectSendingIPResponse]) -> int:
+    """How many answers the (full) dedicated IP carried; every other one overflowed to the general pool."""
+    dedicated = [a for a in answers if a.ip == DEDICATED_IPS[0]]
+    assert not any(a.overflow for a in dedicated)
+    assert all(a.overflow and a.ip in GENERAL_IPS for a in answers if a.ip != DEDICATED_IPS[0])
+    return len(dedicated)
+
+
+async def test_a_warming_pair_overflows_past_what_this_router_can_lease_of_its_limit(
     db: asyncpg.Connection, db_url: str, start_router: StartRouter
 ) -> None:
     await seed_region(db)
     await publish(db, account_route("acme", share=1.0, limits=(10, 10), weights=(1.0, 0.0)))
-    # Another live router: each enforces half of every limit.
-    await db.execute("INSERT INTO router_heartbeats (router_id) VALUES ('other-router')")
-    router: Router = await start_router(db_url)
-    answers = [await router.stub.SelectSendingIP(_req(i)) for i in range(12)]
-    assert [a.ip for a in answers[:5]] == [DEDICATED_IPS[0]] * 5
-    assert all(a.overflow and a.ip in GENERAL_IPS for a in answers[5:])
+    await _leased_elsewhere(db, "google", 10, 5)
+    router: Router = await start_router(db_url, lease_interval=0.05)
+    assert _carried(await _picks_over_time(router, 30)) == 5
     # A retry is answered like a pick but never counted.
     assert (await router.stub.SelectSendingIP(_req(0, retry=True))).overflow
     assert router.runtime.limits.counts == {(DEDICATED_IPS[0], "google"): 5}
-    assert "sendingip_router_overflow_total 7.0" in router.metrics()
+    assert "sendingip_router_overflow_total 25.0" in router.metrics()
+    assert "sendingip_leased_picks_total 5.0" in router.metrics()
+
+
+async def test_a_router_stopping_gives_back_what_it_holds_unused(
+    db: asyncpg.Connection, db_url: str, start_router: StartRouter
+) -> None:
+    await seed_region(db)
+    await publish(db, account_route("acme", share=1.0, limits=(100, 100), weights=(1.0, 0.0)))
+    router: Router = await start_router(db_url, lease_interval=0.05)
+    carried = _carried(await _picks_over_time(router, 10))
+    assert router.runtime.limits.pairs.held[(DEDICATED_IPS[0], "google")] > carried > 0
+    await router.runtime.stop()
+    rows = await db.fetch("SELECT leased, used FROM budget_leases")
+    assert [(r["leased"], r["used"]) for r in rows] == [(carried, carried)]
+    assert await db.fetchval("SELECT leased FROM lease_budgets") == carried
 
 
 async def test_a_warming_pair_takes_only_what_this_utc_hour_releases(
@@ -201,9 +250,9 @@ async def test_a_warming_pair_takes_only_what_this_utc_hour_releases(
     await seed_region(db)
     paced = replace(account_route("acme", share=1.0, limits=(48, 48), weights=(1.0, 0.0)), hourly_burst=1.0)
     await publish(db, paced)
-    router: Router = await start_router(db_url)
+    router: Router = await start_router(db_url, lease_interval=0.05)
     hours = {time.gmtime().tm_hour}
-    answers = [await router.stub.SelectSendingIP(_req(i)) for i in range(60)]
+    answers = await _picks_over_time(router, 60)
     hours.add(time.gmtime().tm_hour)  # the hour may turn during the test: either share is right
     dedicated = sum(a.pool_type == types_pb2.POOL_TYPE_DEDICATED for a in answers)
     assert dedicated in {paced_limit(48, h, 1.0) for h in hours}
@@ -211,23 +260,17 @@ async def test_a_warming_pair_takes_only_what_this_utc_hour_releases(
     assert f"sendingip_router_overflow_total {60 - dedicated}.0" in router.metrics()
 
 
-async def test_a_warm_ip_overflows_past_its_capacity_counting_what_postgresql_has_today(
+async def test_a_warm_ip_overflows_past_what_this_router_can_lease_of_its_capacity(
     db: asyncpg.Connection, db_url: str, start_router: StartRouter
 ) -> None:
-    """Rule 9: the router starts from today's counts, summed over the IP's providers."""
+    """Rule 9: the IP's capacity is leased like a pair's limit (provider '')."""
     await seed_region(db)
     warm = account_route("acme", management_type="dedicated", share=1.0, weights=(1.0, 0.0))
     await publish(db, replace(warm, ip_capacity=8))
-    today = datetime.now(UTC).date()
-    await db.executemany(
-        "INSERT INTO daily_history (day, account_id, ip, mailbox_provider, counted) VALUES ($1, $2, $3, $4, $5)",
-        [(today, "acme", DEDICATED_IPS[0], "google", 2), (today, "acme", DEDICATED_IPS[0], "yahoo", 1)],
-    )
-    router: Router = await start_router(db_url)
-    answers = [await router.stub.SelectSendingIP(_req(i)) for i in range(12)]
-    assert [a.ip for a in answers[:5]] == [DEDICATED_IPS[0]] * 5 and not any(a.overflow for a in answers[:5])
-    assert all(a.overflow and a.ip in GENERAL_IPS for a in answers[5:])
-    assert router.runtime.limits.ip_counts[DEDICATED_IPS[0]] == 8
+    await _leased_elsewhere(db, "", 8, 3)
+    router: Router = await start_router(db_url, lease_interval=0.05)
+    assert _carried(await _picks_over_time(router, 20)) == 5
+    assert router.runtime.limits.ip_counts[DEDICATED_IPS[0]] == 5
 
 
 async def test_a_routing_update_reaches_the_running_router_by_notify(

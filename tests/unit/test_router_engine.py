@@ -64,11 +64,13 @@ def test_a_warming_pair_carries_exactly_its_limit_then_overflows() -> None:
     assert engine.select(_req(1000), "yahoo").ip == "198.51.100.1"
 
 
-def test_with_n_live_routers_each_takes_its_share_of_the_limit() -> None:
+def test_a_leasing_router_carries_what_it_holds_of_the_limit() -> None:
     engine, _ = _engine(limit=100)
-    engine.limits.set_live_routers(4)
+    engine.limits = DailyLimits(DAY, leased=True)  # the routers share the limit by leases
+    engine.limits.pairs.held[("198.51.100.1", "google")] = 25
     answers = [engine.select(_req(i), "google") for i in range(60)]
     assert sum(a.pool_type == types_pb2.POOL_TYPE_DEDICATED for a in answers) == 25
+    assert all(a.overflow for a in answers if a.pool_type == types_pb2.POOL_TYPE_GENERAL)
 
 
 def test_counters_start_over_at_utc_midnight() -> None:
@@ -116,21 +118,12 @@ def test_from_hour_11_the_whole_limit_is_released_at_burst_2() -> None:
     assert _dedicated_picks(engine, 2500) == 2400
 
 
-def test_with_2_live_routers_each_takes_half_of_the_hours_share() -> None:
+def test_a_leasing_router_never_passes_the_hours_share_whatever_it_holds() -> None:
     engine, clock = _engine(limit=2400, burst=2.0)
-    engine.limits.set_live_routers(2)
+    engine.limits = DailyLimits(DAY, leased=True)
+    engine.limits.pairs.held[("198.51.100.1", "google")] = 2400  # e.g. leased before a rest lowered it
     _at_hour(clock, 0)
-    assert _dedicated_picks(engine, 250) == 100
-
-
-def test_a_change_of_live_routers_within_the_hour_changes_the_share_at_once() -> None:
-    engine, clock = _engine(limit=2400, burst=2.0)
-    _at_hour(clock, 5)  # 1200 released
-    assert _dedicated_picks(engine, 500) == 500
-    engine.limits.set_live_routers(4)  # 300 each now: this router is past its share
-    assert _dedicated_picks(engine, 10, first=500) == 0
-    engine.limits.set_live_routers(1)
-    assert _dedicated_picks(engine, 10, first=510) == 10
+    assert _dedicated_picks(engine, 250) == 200
 
 
 def test_with_pacing_off_the_whole_limit_is_there_from_midnight() -> None:
@@ -195,9 +188,10 @@ def test_the_pools_other_ip_takes_the_first_ips_overflow_then_the_general_pool()
     assert all(a.overflow for a in answers if a.pool_type == types_pb2.POOL_TYPE_GENERAL)
 
 
-def test_with_2_live_routers_each_takes_half_of_the_capacity() -> None:
+def test_a_leasing_router_carries_what_it_holds_of_the_capacity() -> None:
     engine = _capped(100, WARM)
-    engine.limits.set_live_routers(2)
+    engine.limits = DailyLimits(DAY, leased=True)
+    engine.limits.ips.held["198.51.100.1"] = 50
     assert sum(a.pool_type == types_pb2.POOL_TYPE_DEDICATED for a in _spread(engine, 200)) == 50
 
 
@@ -223,14 +217,13 @@ def test_an_ip_at_capacity_with_nowhere_else_is_counted_over_limit_once() -> Non
     assert (engine.overflows, engine.limits.over_limit) == (0, 10)
 
 
-def test_the_capacity_counters_start_from_postgresqls_counts_and_over_at_midnight() -> None:
-    limits = DailyLimits(DAY)
-    limits.set_live_routers(2)
-    limits.seed(DAY, [("198.51.100.1", "google", 60), ("198.51.100.1", "yahoo", 41), ("10.0.0.1", "google", 7)])
-    assert limits.ip_counts == {"198.51.100.1": 50, "10.0.0.1": 3}
-    assert limits.room("198.51.100.1", 102) and not limits.room("198.51.100.1", 100)
+def test_a_resumed_router_counts_what_it_held_as_used_and_starts_over_at_midnight() -> None:
+    limits = DailyLimits(DAY, leased=True)
+    limits.resume(DAY, [("198.51.100.1", "google", 60), ("198.51.100.1", "", 41)])
+    assert limits.counts == {("198.51.100.1", "google"): 60} and limits.ip_counts == {"198.51.100.1": 41}
+    assert not limits.room("198.51.100.1", 100) and not limits.headroom("198.51.100.1", "google", 100, 0.0)
     limits.roll(DAY + 1)
-    assert limits.ip_counts == {}
+    assert limits.ip_counts == {} and limits.pairs.held == {}
 
 
 def test_a_retry_gets_the_same_answer_and_is_not_counted() -> None:

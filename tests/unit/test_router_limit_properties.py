@@ -2,13 +2,15 @@
 
 SPEC §2 rules 8, 9 and 10: a warming (IP, provider) pair never carries more than its daily
 limit as released by the hour, and a dedicated IP never more than its ``ip_capacity`` a day,
-whatever the entries, the number of live routers and how unevenly the picks reach them. Mail
-is never refused for it: past a limit a pick overflows, and only with no general pool to
-overflow to is it carried over the limit (counted in ``over_limit``).
+whatever the entries, the number of routers, how unevenly the picks reach them, and routers
+stopping (cleanly or killed) and starting again within the day. Mail is never refused for
+it: past a limit a pick overflows, and only with no general pool to overflow to is it
+carried over the limit (counted in ``over_limit``).
 
 The picks run through the real code: the entries are compiled as the loader compiles them
 (``compile_account``, ``compile_region``) and each of N routers has its own ``DailyLimits``
-(``live_routers = N``). One path calls ``pick`` and counts as the engine does; the other is
+and ``LeaseManager``, leasing from one ``MemoryLeases`` (PostgreSQL's rule, in memory) in
+rounds between the picks. One path calls ``pick`` and counts as the engine does; the other is
 the engine itself (``Engine.choose`` on a fake clock). The check is written from the SPEC,
 against ``store.hourly_pacing.paced_limit`` and the entries as written, not from the
 router's counters: for every pair and every hour h, the picks of all routers on the pair by
@@ -29,12 +31,14 @@ from hypothesis import strategies as st
 from sendingip.v1 import types_pb2
 from server.router.engine import Engine
 from server.router.history_buffer import HistoryBuffer
+from server.router.leases import LeaseManager
 from server.router.limits import SECONDS_PER_DAY, SECONDS_PER_HOUR, DailyLimits
 from server.router.pick import NoGeneralPool, pick
 from server.router.pick import draw as hash_draw
 from server.router.table import RoutingTable, compile_account, compile_region
 from store.hourly_pacing import HOURS_PER_DAY, paced_limit
 from store.routing_entry import AccountRoute, DedicatedIP, ProviderRoute, RegionRoute
+from tests.support.leases import MemoryLeases, run_now
 
 DAY = 20_000  # a UTC day number
 REGION = "r1"
@@ -54,11 +58,24 @@ class Pick:
 
 
 @dataclass(frozen=True)
+class Restart:
+    """Router ``router`` stops before pick ``at`` and starts again under the same router_id:
+    giving back what it holds (``clean``), or killed (keeping it)."""
+
+    at: int
+    router: int
+    clean: bool
+
+
+@dataclass(frozen=True)
 class World:
     routers: int
     accounts: tuple[AccountRoute, ...]
     region: RegionRoute
     picks: tuple[Pick, ...]
+    restarts: tuple[Restart, ...] = ()
+    #: Most picks a router holds unused per pair (``SENDINGIP_LEASE_MAX_CHUNK``).
+    max_chunk: int = 5
 
 
 def ip_strategy(address: str) -> st.SearchStrategy[DedicatedIP]:
@@ -112,7 +129,12 @@ def worlds(draw: st.DrawFn) -> World:
         )
         for _ in range(count)
     ]
-    return World(routers, accounts, region, tuple(sorted(picks, key=lambda p: p.hour)))
+    restarts = tuple(
+        Restart(rng.randrange(count + 1), rng.randrange(routers), rng.random() < 0.5)
+        for _ in range(draw(st.sampled_from([0, 0, 1, 3])))
+    )
+    max_chunk = draw(st.sampled_from([1, 5, 50]))
+    return World(routers, accounts, region, tuple(sorted(picks, key=lambda p: p.hour)), restarts, max_chunk)
 
 
 class Clock:
@@ -129,6 +151,44 @@ class Clock:
 Route = Callable[[int, int, str, str, int], tuple[str, int]]
 
 
+class Routers:
+    """N routers leasing from one store; a router restarted gets new limits and a new
+    manager under its old router_id (its engine, if any, keeps the table)."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.store = MemoryLeases()
+        self.seconds = Clock()  # the lease managers' clock: a tenth of a second a pick
+        self.limits: list[DailyLimits] = []
+        self.managers: list[LeaseManager] = []
+        self.over_limit = 0
+        for r in range(world.routers):
+            self.limits.append(DailyLimits(DAY))
+            self.managers.append(self._manager(r))
+
+    def _manager(self, r: int) -> LeaseManager:
+        limits = self.limits[r] = DailyLimits(DAY, leased=True)
+        manager = LeaseManager(
+            limits, self.store, f"router-{r}", interval=1.0, max_chunk=self.world.max_chunk, clock=self.seconds
+        )
+        run_now(manager.resume())
+        return manager
+
+    def restart(self, one: Restart) -> None:
+        if one.clean:
+            run_now(self.managers[one.router].give_back_all())
+        self.over_limit += self.limits[one.router].over_limit
+        self.managers[one.router] = self._manager(one.router)
+
+    def after_pick(self, r: int, i: int) -> None:
+        """A wake round on the router that picked; every 10 picks a regular round on all."""
+        self.seconds.now = i / 10
+        run_now(self.managers[r].round(regular=False))
+        if i % 10 == 0:
+            for manager in self.managers:
+                run_now(manager.round(regular=True))
+
+
 def run_picks(world: World, path: str) -> tuple[list[tuple[Pick, str, int]], int]:
     """Every pick of ``world`` through the router's code along ``path``; the answers and
     the routers' ``over_limit`` summed. ``NoGeneralPool`` answers nothing (no IP at all)."""
@@ -136,9 +196,8 @@ def run_picks(world: World, path: str) -> tuple[list[tuple[Pick, str, int]], int
     table.regions[REGION] = compile_region(world.region, 1)
     for entry in world.accounts:
         table.accounts[entry.account_id] = compile_account(entry, 2)
-    limits = [DailyLimits(DAY) for _ in range(world.routers)]
-    for lim in limits:
-        lim.set_live_routers(world.routers)
+    routers = Routers(world)
+    limits = routers.limits
     route: Route
     if path == "engine":
         clocks = [Clock() for _ in limits]
@@ -149,6 +208,7 @@ def run_picks(world: World, path: str) -> tuple[list[tuple[Pick, str, int]], int
 
         def route(r: int, hour: int, account_id: str, provider: str, i: int) -> tuple[str, int]:
             clocks[r].now = DAY * SECONDS_PER_DAY + hour * SECONDS_PER_HOUR + i % SECONDS_PER_HOUR
+            engines[r].limits = limits[r]  # a new one after a restart
             answer = engines[r].choose(account_id, f"<{i}@x>", REGION, provider, False)
             return answer.ip, answer.pool_type
 
@@ -167,15 +227,20 @@ def run_picks(world: World, path: str) -> tuple[list[tuple[Pick, str, int]], int
             return choice.ip, choice.pool_type
 
     answers = []
+    restarts = sorted(world.restarts, key=lambda x: x.at)
     for i, one in enumerate(world.picks):
+        while restarts and restarts[0].at <= i:
+            routers.restart(restarts.pop(0))
         account_id = world.accounts[one.account].account_id
         try:
             ip, pool_type = route(one.router, one.hour, account_id, one.provider, i)
         except NoGeneralPool:
             assert not world.region.addresses
             continue
+        finally:
+            routers.after_pick(one.router, i)
         answers.append((one, ip, pool_type))
-    return answers, sum(lim.over_limit for lim in limits)
+    return answers, routers.over_limit + sum(lim.over_limit for lim in limits)
 
 
 def pair_limit(entry: AccountRoute, address: str, provider: str) -> int | None:
@@ -234,6 +299,8 @@ def test_no_pair_or_ip_is_ever_over_its_paced_limit_or_capacity(path: str, world
     else:
         event("no general pool: carried over a limit")
     event(f"{world.routers} routers")
+    if world.restarts:
+        event("routers restarted within the day")
     dedicated = sum(pool_type == DEDICATED for _, _, pool_type in answers)
     event(f"dedicated picks: {'none' if not dedicated else 'some' if dedicated < 50 else '50+'}")
     if any(pool_type != DEDICATED for _, _, pool_type in answers) and any(
