@@ -27,6 +27,9 @@ def register(subparsers: Any) -> None:
     bench.add_argument("--rebalance-accounts", type=int, help="accounts of the rebalance run (100,000; quick 20,000)")
     bench.add_argument("--no-rebalance", action="store_true", help="skip the rebalance figure")
     bench.add_argument("--out", type=Path, help="folder for latest.md and latest.json (bench-results)")
+    bench.add_argument(
+        "--routers", type=int, help="instead: N routers against one database of 1M accounts (docs/benchmarks.md)"
+    )
     bench.set_defaults(func=bench_command)
 
     load = subparsers.add_parser(
