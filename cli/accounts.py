@@ -1,15 +1,18 @@
-"""`sendingip accounts [list|show|create|mode]`: the accounts, through the Management API.
+"""`sendingip accounts [list|show|create|mode|delete]`: the accounts, through the Management API.
 
 ``accounts mode ACCOUNT MODE`` pins an account (SPEC §2 rule 7): ``auto``, ``general``,
-``dedicated`` or ``frozen``; the next rebalance honours it.
+``dedicated`` or ``frozen``; the next rebalance honours it. ``accounts delete ACCOUNT --yes``
+(DeleteAccount, v2): its IPs go to quarantine, its history stays until the window passes.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 from cli import client, output
+from cli.paging import every_page, page_of
 from cli.status import account_header
 from sendingip.v1 import management_pb2, types_pb2
 from server.proto_enums import MANAGEMENT_TYPE_TO_PROTO
@@ -18,7 +21,7 @@ from store.accounts import ACCOUNT_MODES
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("accounts", help="list, show or create accounts")
-    sub = parser.add_subparsers(dest="accounts_command", metavar="{list,show,create,mode}")
+    sub = parser.add_subparsers(dest="accounts_command", metavar="{list,show,create,mode,delete}")
 
     listing = sub.add_parser("list", help="accounts, filtered (the default)")
     for p in (parser, listing):
@@ -52,28 +55,30 @@ def register(subparsers: Any) -> None:
     client.add_client_options(mode)
     mode.set_defaults(func=mode_command)
 
+    delete = sub.add_parser(
+        "delete",
+        help="delete an account: its IPs go to quarantine, its picks to the general pool (DeleteAccount)",
+        description="Its dedicated IPs stop taking its traffic and wait in quarantine; its history stays until "
+        "the window passes; picks that still name it go to its region's general pool. `accounts create` "
+        "brings it back as a General account.",
+    )
+    delete.add_argument("account", metavar="ACCOUNT")
+    delete.add_argument("--yes", action="store_true", help="really delete (required)")
+    client.add_client_options(delete)
+    delete.set_defaults(func=delete_command)
+
 
 def list_command(args: argparse.Namespace) -> int:
     def body(c: client.Client) -> int:
-        found: list[types_pb2.Account] = []
-        token = ""
-        while True:
-            size = args.page_size if not args.limit else min(args.page_size, args.limit - len(found))
-            response = c.call(
-                c.management.ListAccounts,
-                management_pb2.ListAccountsRequest(
-                    region=args.region,
-                    management_type=(
-                        MANAGEMENT_TYPE_TO_PROTO[args.type] if args.type else types_pb2.MANAGEMENT_TYPE_UNSPECIFIED
-                    ),
-                    page_size=size,
-                    page_token=token,
-                ),
+        management_type = MANAGEMENT_TYPE_TO_PROTO[args.type] if args.type else types_pb2.MANAGEMENT_TYPE_UNSPECIFIED
+
+        def fetch(size: int, token: str) -> tuple[Sequence[types_pb2.Account], str]:
+            request = management_pb2.ListAccountsRequest(
+                region=args.region, management_type=management_type, page_size=size, page_token=token
             )
-            found.extend(response.accounts)
-            token = response.next_page_token
-            if not token or (args.limit and len(found) >= args.limit):
-                break
+            return page_of(c.call(c.management.ListAccounts, request), "accounts")
+
+        found = every_page(fetch, args.page_size, args.limit)
         if args.json:
             output.print_json([output.to_dict(a) for a in found])
             return 0
@@ -134,6 +139,20 @@ def mode_command(args: argparse.Namespace) -> int:
             output.print_json(output.to_dict(account))
         else:
             print(f"account {account.account_id} is in mode {account.mode} (the next rebalance honours it)")
+        return 0
+
+    return client.run(args, body)
+
+
+def delete_command(args: argparse.Namespace) -> int:
+    def body(c: client.Client) -> int:
+        if not args.yes:
+            raise client.UsageError(f"deleting account {args.account} cannot be undone in place; add --yes")
+        response = c.call(c.management.DeleteAccount, management_pb2.DeleteAccountRequest(account_id=args.account))
+        if args.json:
+            output.print_json(output.to_dict(response))
+        else:
+            print(f"account {response.account_id} deleted; {response.quarantined_ips} IPs went to quarantine")
         return 0
 
     return client.run(args, body)

@@ -1,25 +1,29 @@
-"""`sendingip ips add --region R (--inventory|--general) ADDRESS...` (AddIPs)."""
+"""`sendingip ips add|list|remove|block|unblock|assign`: the region's IPs (AddIPs and the v2
+inventory calls ListIPs, RemoveIPs, BlockIPs, UnblockIPs, AssignIPs).
+
+``ips add --hostname ADDRESS=NAME`` (repeatable) gives an IP its EHLO/PTR name: shown by
+``ips list``, written as ``smtp_helo_name`` by ``postfix master-cf``. An address named only
+by ``--hostname`` is added too; one already present gets the new name.
+"""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
-import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
-from cli import client, output
+from cli import client, ip_admin, output
+from cli.addresses import expand
 from sendingip.v1 import management_pb2, types_pb2
 
 #: Addresses per AddIPs call (each call is one transaction on the server).
 BATCH = 10_000
-#: A CIDR range given on the command line expands to at most this many addresses.
-MAX_RANGE = 65_536
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("ips", help="add IP addresses to a region")
-    sub = parser.add_subparsers(dest="ips_command", metavar="{add}", required=True)
+    parser = subparsers.add_parser("ips", help="a region's IP addresses: add, list, remove, block, assign")
+    sub = parser.add_subparsers(dest="ips_command", metavar="{add,list,remove,block,unblock,assign}", required=True)
     add = sub.add_parser(
         "add",
         help="add addresses to a region's inventory or general pool (idempotent)",
@@ -30,40 +34,58 @@ def register(subparsers: Any) -> None:
     purpose = add.add_mutually_exclusive_group(required=True)
     purpose.add_argument("--inventory", action="store_true", help="free IPs the rebalancer assigns to dedicated pools")
     purpose.add_argument("--general", action="store_true", help="the region's shared pool")
-    add.add_argument("addresses", nargs="+", metavar="ADDRESS")
+    add.add_argument(
+        "--hostname",
+        action="append",
+        default=[],
+        metavar="ADDRESS=NAME",
+        help="the IP's EHLO/PTR name (repeatable); replaces the name of an address already present",
+    )
+    add.add_argument("addresses", nargs="*", metavar="ADDRESS")
     client.add_client_options(add)
     add.set_defaults(func=add_command)
+    ip_admin.register(sub)
 
 
-def expand(items: Iterable[str]) -> Iterator[str]:
-    """Addresses as given; a CIDR range as its addresses; ``-`` as stdin's lines."""
-    for item in items:
-        if item == "-":
-            yield from expand(line.strip() for line in sys.stdin if line.strip() and not line.startswith("#"))
-        elif "/" in item:
-            try:
-                network = ipaddress.ip_network(item, strict=True)
-            except ValueError as exc:
-                raise client.UsageError(f"{item!r} is not an address range: {exc}") from None
-            if network.num_addresses > MAX_RANGE:
-                raise client.UsageError(f"{item}: at most {MAX_RANGE} addresses per range")
-            # Its usable hosts: a /24 gives .1-.254 (network and broadcast are no sending IPs).
-            yield from (str(a) for a in network.hosts())
-        else:
-            yield item  # the server validates single addresses, naming a bad one
+def hostnames(pairs: Iterable[str]) -> dict[str, str]:
+    """``--hostname ADDRESS=NAME`` values by address (the server checks both parts)."""
+    found: dict[str, str] = {}
+    for pair in pairs:
+        address, sep, name = pair.partition("=")
+        if not sep or not address.strip() or not name.strip():
+            raise client.UsageError(f"--hostname {pair!r}: give ADDRESS=NAME, e.g. 192.0.2.1=mta1.example.com")
+        found[_key(address)] = name.strip()
+    return found
+
+
+def _key(address: str) -> str:
+    """One text per address, so that ``2001:DB8::1`` and ``2001:db8::1`` match."""
+    try:
+        return str(ipaddress.ip_address(address.strip()))
+    except ValueError:
+        return address.strip()  # the server names it in its error
 
 
 def add_command(args: argparse.Namespace) -> int:
     purpose = types_pb2.IP_PURPOSE_INVENTORY if args.inventory else types_pb2.IP_PURPOSE_GENERAL_POOL
 
     def body(c: client.Client) -> int:
+        names = hostnames(args.hostname)
         addresses = list(expand(args.addresses))
+        given = {_key(a) for a in addresses}
+        addresses += [a for a in names if a not in given]
+        if not addresses:
+            raise client.UsageError("name at least one ADDRESS (or --hostname ADDRESS=NAME)")
         added = present = 0
         for start in range(0, len(addresses), BATCH):
+            batch = addresses[start : start + BATCH]
             response = c.call(
                 c.management.AddIPs,
                 management_pb2.AddIPsRequest(
-                    region=args.region, addresses=addresses[start : start + BATCH], purpose=purpose
+                    region=args.region,
+                    addresses=batch,
+                    purpose=purpose,
+                    hostnames=[names.get(_key(a), "") for a in batch] if names else [],
                 ),
             )
             added += response.added

@@ -33,8 +33,8 @@ from store.config import DatabaseConfig
 from store.database import connect
 from store.outage import DATABASE_UNAVAILABLE
 
-#: (address, region) as the database holds them.
-Row = tuple[str, str]
+#: (address, region, hostname or '') as the database holds them.
+Row = tuple[str, str, str]
 
 
 def register(subparsers: Any) -> None:
@@ -92,11 +92,11 @@ def master_cf(rows: Sequence[Row], policy_service: str) -> str:
     """The whole output: the header, then a transport per IP (grouped by region)."""
     out = header(policy_service)
     region = None
-    for address, ip_region in rows:
+    for address, ip_region, hostname in rows:
         if ip_region != region:
             out += ["", f"# region {ip_region}"]
             region = ip_region
-        out.append(transport_line(address))
+        out.append(transport_line(address, hostname))
     return "\n".join(out) + "\n"
 
 
@@ -108,7 +108,8 @@ async def _read(url: str, region: str | None, timeout: float) -> list[Row]:
     async def read() -> list[Row]:
         async with connect(url) as conn:
             return [
-                (r["address"], r["region"]) for r in await conn.fetch(queries.load()["postfix_transport_ips"], region)
+                (r["address"], r["region"], r["hostname"])
+                for r in await conn.fetch(queries.load()["postfix_transport_ips"], region)
             ]
 
     try:

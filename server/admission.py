@@ -35,6 +35,7 @@ from typing import Any, NoReturn
 import grpc
 
 from server.decoding import each_response
+from server.handler_wrap import WrappedGeneric
 
 log = logging.getLogger(__name__)
 
@@ -214,27 +215,6 @@ class Admission:
         return stream_unary
 
 
-class _BoundedGeneric(grpc.GenericRpcHandler):
-    """A generic handler whose method handlers are wrapped (once per method)."""
-
-    def __init__(self, inner: grpc.GenericRpcHandler, admission: Admission) -> None:
-        self.inner = inner
-        self.admission = admission
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]] = {}
-
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = self.inner.service(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is None or cached[0] is not handler:
-            service = method.lstrip("/").partition("/")[0]
-            cached = (handler, self.admission.wrap(handler, service))
-            self._wrapped[method] = cached
-        return cached[1]
-
-
 class Bounded:
     """Stands in for the server while the services register (as ``SafeDecoding`` does)."""
 
@@ -243,7 +223,7 @@ class Bounded:
         self.admission = admission
 
     def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
-        self.server.add_generic_rpc_handlers(tuple(_BoundedGeneric(h, self.admission) for h in handlers))
+        self.server.add_generic_rpc_handlers(tuple(WrappedGeneric(h, self._wrap) for h in handlers))
 
     def add_registered_method_handlers(
         self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]
@@ -251,3 +231,6 @@ class Bounded:
         self.server.add_registered_method_handlers(
             service, {name: self.admission.wrap(h, service) for name, h in handlers.items()}
         )
+
+    def _wrap(self, handler: grpc.RpcMethodHandler[Any, Any], method: str) -> grpc.RpcMethodHandler[Any, Any]:
+        return self.admission.wrap(handler, method.lstrip("/").partition("/")[0])

@@ -24,7 +24,7 @@ import logging
 import resource
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import grpc
@@ -42,6 +42,7 @@ from server.config import GrpcBounds, ServerConfig
 from server.decoding import SafeDecoding
 from server.management.runtime import ManagementRuntime
 from server.router.runtime import RouterRuntime
+from server.rpc_metrics import Latencies, Timed
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,8 @@ class App:
     port: int
     health: health.aio.HealthServicer
     admission: Admission
+    #: Each method's handling time (``server.rpc_metrics``), for the metrics endpoint.
+    latencies: Latencies = field(default_factory=Latencies)
 
     async def set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -170,7 +173,9 @@ async def create_server(
     # Every service registers through SafeDecoding: a request that is not valid protobuf
     # answers INVALID_ARGUMENT instead of grpc's UNKNOWN and traceback; and through
     # Bounded, which times the wait for each request (server.admission).
-    registrar = cast(grpc.aio.Server, SafeDecoding(cast(grpc.aio.Server, Bounded(server, admission))))
+    # And through Timed, outermost, which times each call's handling (server.rpc_metrics).
+    latencies = Latencies()
+    registrar = cast(grpc.aio.Server, Timed(SafeDecoding(cast(grpc.aio.Server, Bounded(server, admission))), latencies))
     for add in services:
         add(registrar)
     health_servicer = health.aio.HealthServicer()
@@ -188,7 +193,7 @@ async def create_server(
         registrar,
     )
     port = _bind(server, config.listen, credentials)
-    app = App(server=server, port=port, health=health_servicer, admission=admission)
+    app = App(server=server, port=port, health=health_servicer, admission=admission, latencies=latencies)
     # NOT_SERVING until a routing table is loaded (SPEC §3).
     await app.set_serving(False)
     return app

@@ -8,7 +8,8 @@ prometheus_client's shared-file counters.
 
 How each kind adds up:
 
-* counters: summed. They must never go down, or Prometheus reads a reset and ``rate()``
+* counters and histograms (``sendingip_grpc_server_handling_seconds``): summed, a
+  histogram bucket by bucket (and its ``_sum`` and ``_count``). They must never go down, or Prometheus reads a reset and ``rate()``
   counts a member's whole total again: a member that misses a scrape counts with the
   values it last gave, and when a member is restarted (its counters start again at 0)
   what its predecessor had counted is carried over (``ClusterSum``).
@@ -37,6 +38,9 @@ SUMMED_GAUGES = frozenset(
 #: Gauges for which the cluster is as far as its slowest member.
 LOWEST_GAUGES = frozenset({"sendingip_routing_version", "sendingip_routing_loaded"})
 
+#: The kinds whose samples only grow: summed over every member ever seen.
+SUMMED_KINDS = frozenset({"counter", "histogram"})
+
 Labels = tuple[tuple[str, str], ...]
 SampleKey = tuple[str, Labels]
 
@@ -58,7 +62,7 @@ def parse(text: str) -> dict[str, Family]:
         family = found.setdefault(metric.name, Family(metric.name, metric.type, metric.documentation))
         for sample in metric.samples:
             if sample.name.endswith("_created") or (metric.type == "counter" and not sample.name.endswith("_total")):
-                continue  # a counter's _created: meaningless once summed
+                continue  # a counter's or histogram's _created: meaningless once summed
             family.samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return found
 
@@ -85,20 +89,20 @@ class ClusterSum:
         """Member ``member``'s answer; a new ``incarnation`` means it was restarted."""
         earlier = self._last.get(member)
         if earlier is not None and earlier[0] != incarnation:
-            _add_counters(self._retired, earlier[1].values())
+            _add_summed(self._retired, earlier[1].values())
         self._last[member] = (incarnation, parse(text))
 
     def families(self, answered: Collection[int]) -> list[Metric]:
         """The cluster's metrics: counters over every member ever seen, gauges over
         ``answered`` (the members that answered this scrape)."""
         counters: dict[str, Family] = {}
-        _add_counters(counters, self._retired.values())
+        _add_summed(counters, self._retired.values())
         gauges: dict[str, list[Family]] = {}
         for member, (_, families) in sorted(self._last.items()):
-            _add_counters(counters, families.values())
+            _add_summed(counters, families.values())
             if member in answered:
                 for family in families.values():
-                    if family.kind != "counter":
+                    if family.kind not in SUMMED_KINDS:
                         gauges.setdefault(family.name, []).append(family)
         out = [_metric(family, family.samples) for family in counters.values()]
         for name, parts in gauges.items():
@@ -108,9 +112,9 @@ class ClusterSum:
         return out
 
 
-def _add_counters(into: dict[str, Family], families: Iterable[Family]) -> None:
+def _add_summed(into: dict[str, Family], families: Iterable[Family]) -> None:
     for family in families:
-        if family.kind != "counter":
+        if family.kind not in SUMMED_KINDS:
             continue
         total = into.setdefault(family.name, Family(family.name, family.kind, family.documentation))
         for key, value in family.samples.items():

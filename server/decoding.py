@@ -19,6 +19,8 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from server.handler_wrap import WrappedGeneric
+
 log = logging.getLogger(__name__)
 
 
@@ -111,25 +113,6 @@ def safe_handler(handler: grpc.RpcMethodHandler[Any, Any], method: str) -> grpc.
     return grpc.stream_unary_rpc_method_handler(stream_unary, deserialize, serialize)
 
 
-class _SafeGeneric(grpc.GenericRpcHandler):
-    """A generic handler whose method handlers are wrapped (once per method)."""
-
-    def __init__(self, inner: grpc.GenericRpcHandler) -> None:
-        self.inner = inner
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]] = {}
-
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = self.inner.service(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is None or cached[0] is not handler:
-            cached = (handler, safe_handler(handler, method))
-            self._wrapped[method] = cached
-        return cached[1]
-
-
 class SafeDecoding:
     """Pass it to the generated ``add_*Servicer_to_server`` functions in place of the server."""
 
@@ -137,7 +120,7 @@ class SafeDecoding:
         self.server = server
 
     def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
-        self.server.add_generic_rpc_handlers(tuple(_SafeGeneric(h) for h in handlers))
+        self.server.add_generic_rpc_handlers(tuple(WrappedGeneric(h, safe_handler) for h in handlers))
 
     def add_registered_method_handlers(
         self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]

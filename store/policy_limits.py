@@ -36,6 +36,7 @@ WHOLE_NUMBER_BOUNDS: Mapping[str, tuple[int, int]] = {
     "expected_volume_days": (1, 365),
     "same_day_min_outcomes": (1, BIGINT_MAX),
     "throttle_pause_minutes": (1, 24 * 60),
+    "audit_retention_days": (1, 36_500),
 }
 #: The outcome rates (fractions in (0, 1]); each ``hold_*`` must not exceed its ``step_back_*``.
 RATE_FIELDS = (

@@ -129,6 +129,11 @@ class Policy:
     throttle_pause_minutes: int = 60
     """Minutes a pair rests after its provider throttled it (rule 11, v2); at most a day."""
 
+    audit_retention_days: int = 400
+    """Days the audit log keeps an event (SPEC §3 ``ListAuditEvents``, v2); the rebalancer
+    deletes older ones at the end of each run. 400: a year and a month, so last year's
+    same month can still be looked up."""
+
     provider_schedules: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
     """A provider's own warm-up schedule (e.g. a slower one for ``microsoft``), by provider;
     the providers not named use ``warmup_schedule``. Each follows ``warmup_schedule``'s rules

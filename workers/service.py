@@ -20,6 +20,7 @@ import asyncpg
 from store.config import env_seconds
 from store.outage import DATABASE_UNAVAILABLE, Outage
 from workers.leader import LEADER, RUN, SessionLock
+from workers.metrics import WorkerMetrics
 from workers.rebalance.run import Progress, RebalanceReport, rebalance
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,10 @@ class WorkerConfig:
     standby_poll: float = 2.0
     #: ``SENDINGIP_DEFAULT_REGION``: region for accounts that first appear in history.
     default_region: str = "us-east"
+    #: ``SENDINGIP_WORKER_METRICS_LISTEN``: host:port of ``sendingip worker``'s own Prometheus
+    #: endpoint (``workers/metrics.py``); ``0`` (the default) serves none. ``serve`` shows the
+    #: rebalancer's metrics on its own endpoint instead.
+    metrics_listen: str = "0"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerConfig:
@@ -41,6 +46,7 @@ class WorkerConfig:
             interval=env_seconds(env, "SENDINGIP_REBALANCE_INTERVAL", cls.interval),
             standby_poll=env_seconds(env, "SENDINGIP_STANDBY_POLL", cls.standby_poll),
             default_region=env.get("SENDINGIP_DEFAULT_REGION") or cls.default_region,
+            metrics_listen=env.get("SENDINGIP_WORKER_METRICS_LISTEN") or cls.metrics_listen,
         )
 
 
@@ -57,6 +63,7 @@ class Worker:
         today: Callable[[], date] = utc_today,
         *,
         stop: asyncio.Event | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.pool = pool
         self.leader = SessionLock(url, LEADER)
@@ -64,6 +71,8 @@ class Worker:
         self.config = config
         self.today = today
         self.last_report: RebalanceReport | None = None
+        #: The runs' durations and what they left (``workers/metrics.py``), for a metrics endpoint.
+        self.metrics = metrics or WorkerMetrics()
         #: Set by ``stop()``, or by whoever passed it in (the entry point's signal handler).
         self._stop = stop or asyncio.Event()
 
@@ -124,6 +133,8 @@ class Worker:
             await self.run_lock.release()
         self.last_report = report
         log.info(report.summary())
+        self.metrics.observe(report)
+        await self.metrics.refresh(self.pool)
         return report
 
     def _until_next_run(self) -> float:

@@ -91,6 +91,46 @@ class ManagementStub:
                 request_serializer=sendingip_dot_v1_dot_management__pb2.SetAccountModeRequest.SerializeToString,
                 response_deserializer=sendingip_dot_v1_dot_types__pb2.Account.FromString,
                 _registered_method=True)
+        self.ListIPs = channel.unary_unary(
+                '/sendingip.v1.Management/ListIPs',
+                request_serializer=sendingip_dot_v1_dot_management__pb2.ListIPsRequest.SerializeToString,
+                response_deserializer=sendingip_dot_v1_dot_management__pb2.ListIPsResponse.FromString,
+                _registered_method=True)
+        self.ListRegions = channel.unary_unary(
+                '/sendingip.v1.Management/ListRegions',
+                request_serializer=sendingip_dot_v1_dot_management__pb2.ListRegionsRequest.SerializeToString,
+                response_deserializer=sendingip_dot_v1_dot_management__pb2.ListRegionsResponse.FromString,
+                _registered_method=True)
+        self.RemoveIPs = channel.unary_unary(
+                '/sendingip.v1.Management/RemoveIPs',
+                request_serializer=sendingip_dot_v1_dot_management__pb2.RemoveIPsRequest.SerializeToString,
+                response_deserializer=sendingip_dot_v1_dot_management__pb2.RemoveIPsResponse.FromString,
+                _registered_method=True)
+        self.BlockIPs = channel.unary_unary(
+                '/sendingip.v1.Management/BlockIPs',
+                request_serializer=sendingip_dot_v1_dot_management__pb2.BlockIPsRequest.SerializeToString,
+                response_deserializer=sendingip_dot_v1_dot_management__pb2.BlockIPsResponse.FromString,
+                _registered_method=True)
+        self.UnblockIPs = channel.unary_unary(
+                '/sendingip.v1.Management/UnblockIPs',
+                request_serializer=sendingip_dot_v1_dot_management__pb2.UnblockIPsRequest.SerializeToString,
+                response_deserializer=sendingip_dot_v1_dot_management__pb2.UnblockIPsResponse.FromString,
+                _registered_method=True)
+        self.AssignIPs = channel.unary_unary(
+                '/sendingip.v1.Management/AssignIPs',
+                request_serializer=sendingip_dot_v1_dot_management__pb2.AssignIPsRequest.SerializeToString,
+                response_deserializer=sendingip_dot_v1_dot_management__pb2.AssignIPsResponse.FromString,
+                _registered_method=True)
+        self.DeleteAccount = channel.unary_unary(
+                '/sendingip.v1.Management/DeleteAccount',
+                request_serializer=sendingip_dot_v1_dot_management__pb2.DeleteAccountRequest.SerializeToString,
+                response_deserializer=sendingip_dot_v1_dot_management__pb2.DeleteAccountResponse.FromString,
+                _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/sendingip.v1.Management/ListAuditEvents',
+                request_serializer=sendingip_dot_v1_dot_management__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=sendingip_dot_v1_dot_management__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class ManagementServicer:
@@ -168,6 +208,66 @@ class ManagementServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListIPs(self, request, context):
+        """(v2) Every IP the system holds, in address order (IPv4 before IPv6, numerically), page by page.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRegions(self, request, context):
+        """(v2) Each region with its IPs counted by state and its accounts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveIPs(self, request, context):
+        """(v2) A free or quarantined IP leaves at once; an assigned or general one stops taking
+        traffic now, drains, and leaves at the first rebalance after the drain. The last usable
+        general IP of a region with accounts is refused (FAILED_PRECONDITION). All or none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BlockIPs(self, request, context):
+        """(v2) A blocked IP takes no traffic from the next routing version on (published by this
+        call); an account that loses a dedicated IP gets a replacement from inventory at the next run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnblockIPs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AssignIPs(self, request, context):
+        """(v2) Free IPs of the account's region into its dedicated pool, at stage 0 of the warm-up.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAccount(self, request, context):
+        """(v2) Its IPs stop taking its traffic and go to quarantine; its history stays until the
+        window passes; its picks go to its region's general pool and it is not re-created.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuditEvents(self, request, context):
+        """(v2) The audit log, newest first, page by page: every admin call and every decision of the
+        rebalancer and the same-day breaker. Permission `view`; a scoped key sees its accounts' events only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ManagementServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -225,6 +325,46 @@ def add_ManagementServicer_to_server(servicer, server):
                     servicer.SetAccountMode,
                     request_deserializer=sendingip_dot_v1_dot_management__pb2.SetAccountModeRequest.FromString,
                     response_serializer=sendingip_dot_v1_dot_types__pb2.Account.SerializeToString,
+            ),
+            'ListIPs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListIPs,
+                    request_deserializer=sendingip_dot_v1_dot_management__pb2.ListIPsRequest.FromString,
+                    response_serializer=sendingip_dot_v1_dot_management__pb2.ListIPsResponse.SerializeToString,
+            ),
+            'ListRegions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRegions,
+                    request_deserializer=sendingip_dot_v1_dot_management__pb2.ListRegionsRequest.FromString,
+                    response_serializer=sendingip_dot_v1_dot_management__pb2.ListRegionsResponse.SerializeToString,
+            ),
+            'RemoveIPs': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveIPs,
+                    request_deserializer=sendingip_dot_v1_dot_management__pb2.RemoveIPsRequest.FromString,
+                    response_serializer=sendingip_dot_v1_dot_management__pb2.RemoveIPsResponse.SerializeToString,
+            ),
+            'BlockIPs': grpc.unary_unary_rpc_method_handler(
+                    servicer.BlockIPs,
+                    request_deserializer=sendingip_dot_v1_dot_management__pb2.BlockIPsRequest.FromString,
+                    response_serializer=sendingip_dot_v1_dot_management__pb2.BlockIPsResponse.SerializeToString,
+            ),
+            'UnblockIPs': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnblockIPs,
+                    request_deserializer=sendingip_dot_v1_dot_management__pb2.UnblockIPsRequest.FromString,
+                    response_serializer=sendingip_dot_v1_dot_management__pb2.UnblockIPsResponse.SerializeToString,
+            ),
+            'AssignIPs': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssignIPs,
+                    request_deserializer=sendingip_dot_v1_dot_management__pb2.AssignIPsRequest.FromString,
+                    response_serializer=sendingip_dot_v1_dot_management__pb2.AssignIPsResponse.SerializeToString,
+            ),
+            'DeleteAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAccount,
+                    request_deserializer=sendingip_dot_v1_dot_management__pb2.DeleteAccountRequest.FromString,
+                    response_serializer=sendingip_dot_v1_dot_management__pb2.DeleteAccountResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=sendingip_dot_v1_dot_management__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=sendingip_dot_v1_dot_management__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -525,6 +665,222 @@ class Management:
             '/sendingip.v1.Management/SetAccountMode',
             sendingip_dot_v1_dot_management__pb2.SetAccountModeRequest.SerializeToString,
             sendingip_dot_v1_dot_types__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListIPs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sendingip.v1.Management/ListIPs',
+            sendingip_dot_v1_dot_management__pb2.ListIPsRequest.SerializeToString,
+            sendingip_dot_v1_dot_management__pb2.ListIPsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRegions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sendingip.v1.Management/ListRegions',
+            sendingip_dot_v1_dot_management__pb2.ListRegionsRequest.SerializeToString,
+            sendingip_dot_v1_dot_management__pb2.ListRegionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveIPs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sendingip.v1.Management/RemoveIPs',
+            sendingip_dot_v1_dot_management__pb2.RemoveIPsRequest.SerializeToString,
+            sendingip_dot_v1_dot_management__pb2.RemoveIPsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BlockIPs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sendingip.v1.Management/BlockIPs',
+            sendingip_dot_v1_dot_management__pb2.BlockIPsRequest.SerializeToString,
+            sendingip_dot_v1_dot_management__pb2.BlockIPsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnblockIPs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sendingip.v1.Management/UnblockIPs',
+            sendingip_dot_v1_dot_management__pb2.UnblockIPsRequest.SerializeToString,
+            sendingip_dot_v1_dot_management__pb2.UnblockIPsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssignIPs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sendingip.v1.Management/AssignIPs',
+            sendingip_dot_v1_dot_management__pb2.AssignIPsRequest.SerializeToString,
+            sendingip_dot_v1_dot_management__pb2.AssignIPsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sendingip.v1.Management/DeleteAccount',
+            sendingip_dot_v1_dot_management__pb2.DeleteAccountRequest.SerializeToString,
+            sendingip_dot_v1_dot_management__pb2.DeleteAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sendingip.v1.Management/ListAuditEvents',
+            sendingip_dot_v1_dot_management__pb2.ListAuditEventsRequest.SerializeToString,
+            sendingip_dot_v1_dot_management__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

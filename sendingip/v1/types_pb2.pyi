@@ -140,7 +140,7 @@ class Outcome(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., ip: _Optional[str] = ..., mailbox_provider: _Optional[str] = ..., day: _Optional[str] = ..., delivered: _Optional[int] = ..., deferred: _Optional[int] = ..., bounced: _Optional[int] = ..., complained: _Optional[int] = ..., throttled: _Optional[int] = ...) -> None: ...
 
 class Policy(_message.Message):
-    __slots__ = ("history_window_days", "dedicated_threshold_30d", "general_threshold_30d", "min_active_days", "ip_daily_capacity", "max_ips_per_account", "warmup_schedule", "scale_in_days", "quarantine_days", "hold_bounce_percent", "hold_complaint_percent", "hold_deferral_percent", "step_back_bounce_percent", "step_back_complaint_percent", "updated_by", "updated_at", "drain_days", "expected_volume_days", "mailbox_providers", "advance_fraction", "warmup_rules", "hourly_burst", "same_day_min_outcomes", "throttle_pause_minutes", "provider_schedules", "account_overrides")
+    __slots__ = ("history_window_days", "dedicated_threshold_30d", "general_threshold_30d", "min_active_days", "ip_daily_capacity", "max_ips_per_account", "warmup_schedule", "scale_in_days", "quarantine_days", "hold_bounce_percent", "hold_complaint_percent", "hold_deferral_percent", "step_back_bounce_percent", "step_back_complaint_percent", "updated_by", "updated_at", "drain_days", "expected_volume_days", "mailbox_providers", "advance_fraction", "warmup_rules", "hourly_burst", "same_day_min_outcomes", "throttle_pause_minutes", "provider_schedules", "account_overrides", "audit_retention_days")
     HISTORY_WINDOW_DAYS_FIELD_NUMBER: _ClassVar[int]
     DEDICATED_THRESHOLD_30D_FIELD_NUMBER: _ClassVar[int]
     GENERAL_THRESHOLD_30D_FIELD_NUMBER: _ClassVar[int]
@@ -167,6 +167,7 @@ class Policy(_message.Message):
     THROTTLE_PAUSE_MINUTES_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_SCHEDULES_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_RETENTION_DAYS_FIELD_NUMBER: _ClassVar[int]
     history_window_days: int
     dedicated_threshold_30d: int
     general_threshold_30d: int
@@ -193,7 +194,8 @@ class Policy(_message.Message):
     throttle_pause_minutes: int
     provider_schedules: _containers.RepeatedCompositeFieldContainer[ProviderSchedule]
     account_overrides: _containers.RepeatedCompositeFieldContainer[AccountOverride]
-    def __init__(self, history_window_days: _Optional[int] = ..., dedicated_threshold_30d: _Optional[int] = ..., general_threshold_30d: _Optional[int] = ..., min_active_days: _Optional[int] = ..., ip_daily_capacity: _Optional[int] = ..., max_ips_per_account: _Optional[int] = ..., warmup_schedule: _Optional[_Iterable[int]] = ..., scale_in_days: _Optional[int] = ..., quarantine_days: _Optional[int] = ..., hold_bounce_percent: _Optional[float] = ..., hold_complaint_percent: _Optional[float] = ..., hold_deferral_percent: _Optional[float] = ..., step_back_bounce_percent: _Optional[float] = ..., step_back_complaint_percent: _Optional[float] = ..., updated_by: _Optional[str] = ..., updated_at: _Optional[str] = ..., drain_days: _Optional[int] = ..., expected_volume_days: _Optional[int] = ..., mailbox_providers: _Optional[_Iterable[str]] = ..., advance_fraction: _Optional[float] = ..., warmup_rules: _Optional[str] = ..., hourly_burst: _Optional[float] = ..., same_day_min_outcomes: _Optional[int] = ..., throttle_pause_minutes: _Optional[int] = ..., provider_schedules: _Optional[_Iterable[_Union[ProviderSchedule, _Mapping]]] = ..., account_overrides: _Optional[_Iterable[_Union[AccountOverride, _Mapping]]] = ...) -> None: ...
+    audit_retention_days: int
+    def __init__(self, history_window_days: _Optional[int] = ..., dedicated_threshold_30d: _Optional[int] = ..., general_threshold_30d: _Optional[int] = ..., min_active_days: _Optional[int] = ..., ip_daily_capacity: _Optional[int] = ..., max_ips_per_account: _Optional[int] = ..., warmup_schedule: _Optional[_Iterable[int]] = ..., scale_in_days: _Optional[int] = ..., quarantine_days: _Optional[int] = ..., hold_bounce_percent: _Optional[float] = ..., hold_complaint_percent: _Optional[float] = ..., hold_deferral_percent: _Optional[float] = ..., step_back_bounce_percent: _Optional[float] = ..., step_back_complaint_percent: _Optional[float] = ..., updated_by: _Optional[str] = ..., updated_at: _Optional[str] = ..., drain_days: _Optional[int] = ..., expected_volume_days: _Optional[int] = ..., mailbox_providers: _Optional[_Iterable[str]] = ..., advance_fraction: _Optional[float] = ..., warmup_rules: _Optional[str] = ..., hourly_burst: _Optional[float] = ..., same_day_min_outcomes: _Optional[int] = ..., throttle_pause_minutes: _Optional[int] = ..., provider_schedules: _Optional[_Iterable[_Union[ProviderSchedule, _Mapping]]] = ..., account_overrides: _Optional[_Iterable[_Union[AccountOverride, _Mapping]]] = ..., audit_retention_days: _Optional[int] = ...) -> None: ...
 
 class AccountOverride(_message.Message):
     __slots__ = ("account_id", "dedicated_threshold_30d", "max_ips_per_account")

@@ -8,8 +8,10 @@ the callback that completes its request: no task, no await, one ``write``.
 
 The door only translates. ``/v1/select`` and ``/v1/select/batch`` go to ``Picker`` (access,
 validation, pick, counting); outcomes and the account reads call the gRPC servicers as they
-are, through ``_Context``, whose ``abort`` raises ``Refusal``. Refusals are written with
+are, through ``servicer_context``, whose ``abort`` raises ``Refusal``. Refusals are written with
 ``server.adapters.status`` (the HTTP status of the gRPC code, ``{"code", "message"}``).
+Paths under ``/console`` (and ``/``) are the web console's (``server/console``, SPEC §6),
+which answers HTML through the same ``Target``s and reads the ``Cookie`` header.
 
 Bounds, so that no client can make the door hold much: a request head over
 ``MAX_HEAD_BYTES`` is answered 431, a body over ``max_body_bytes`` 413 as soon as its
@@ -32,8 +34,7 @@ import time
 import urllib.parse
 from collections import deque
 from collections.abc import Awaitable, Callable
-from http import HTTPStatus
-from typing import NamedTuple, NoReturn, cast
+from typing import NamedTuple, NoReturn
 
 import grpc
 import httptools
@@ -43,8 +44,10 @@ from server.adapters import http_json
 from server.adapters.deps import Deps
 from server.adapters.http_json import BadBody
 from server.adapters.listener import Connection
-from server.adapters.status import http_status
+from server.adapters.servicer_context import servicer_context as _context
+from server.adapters.status import http_status, status_line
 from server.authz import Metadata
+from server.console.routes import Console
 from server.refusal import Refusal
 from server.router.engine import Answer
 
@@ -65,26 +68,19 @@ AsyncHandler = Callable[[bytes, Metadata, str], Awaitable[Reply]]
 _CLOSE, _KEEP, _KEEP_10 = 0, 1, 2
 _CONNECTION_HEADER = (b"connection: close\r\n", b"", b"connection: keep-alive\r\n")
 # Headers the door reads, by raw name as clients send them (lowercased for the rest).
-_AUTHORIZATION, _CONTENT_LENGTH, _EXPECT, _CONNECTION, _OTHER = 1, 2, 3, 4, 0
+_AUTHORIZATION, _CONTENT_LENGTH, _EXPECT, _CONNECTION, _COOKIE, _OTHER = 1, 2, 3, 4, 5, 0
 _HEADERS = {
     b"authorization": _AUTHORIZATION,
     b"content-length": _CONTENT_LENGTH,
     b"expect": _EXPECT,
     b"connection": _CONNECTION,
+    b"cookie": _COOKIE,  # the web console's session (server/console)
 }
 _HEADERS.update({name.title(): kind for name, kind in list(_HEADERS.items())})
 _HEADERS.update(dict.fromkeys((b"Host", b"host", b"User-Agent", b"Accept", b"Content-Type", b"content-type"), _OTHER))
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 #: Distinct answers whose JSON is kept (an answer repeats for every message sent alike).
 _ANSWER_CACHE = 4096
-
-
-def status_line(status: int) -> bytes:
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:  # 499, grpc-gateway's status for CANCELLED
-        phrase = "Client Closed Request"
-    return b"HTTP/1.1 %d %s\r\n" % (status, phrase.encode())
 
 
 OK = status_line(200)
@@ -119,25 +115,6 @@ def _date(clock: Callable[[], float] = time.time) -> bytes:
         _Date.header = b"date: %s\r\n" % email.utils.formatdate(second, usegmt=True).encode()
         _Date.until = second + 1
     return _Date.header
-
-
-class _Context:
-    """The part of ``grpc.aio.ServicerContext`` the servicers use: they run unchanged."""
-
-    __slots__ = ("_metadata",)
-
-    def __init__(self, metadata: Metadata) -> None:
-        self._metadata = metadata
-
-    def invocation_metadata(self) -> Metadata:
-        return self._metadata
-
-    async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: object = ()) -> NoReturn:
-        raise Refusal(code, details)
-
-
-def _context(metadata: Metadata) -> grpc.aio.ServicerContext[object, object]:
-    return cast("grpc.aio.ServicerContext[object, object]", _Context(metadata))
 
 
 class Target(NamedTuple):
@@ -178,6 +155,8 @@ class Api:
             )
             for method in (post, get)
         }
+        #: The web console (SPEC §6) under /console; ``None`` without API keys to sign in with.
+        self.console = Console.for_deps(deps)
         self.healthy = reply(200, http_json.encode({"status": "SERVING"}))
         self.unhealthy = reply(503, http_json.encode({"status": "NOT_SERVING"}))
         #: The JSON of recent answers, whole from the first header on (see ``select``).
@@ -189,6 +168,9 @@ class Api:
         found = self.routes.get(url)
         if found is None:
             path = url.partition(b"?")[0]
+            if self.console is not None and (path == b"/" or path == b"/console" or path.startswith(b"/console/")):
+                arg = f"{method.decode('latin-1')} {url.decode('latin-1')}"
+                return Target(None, self.console.handle, arg, body=method == b"POST")
             found = self.routes.get(path) or self._account_route(path)
             if found is None:
                 shown = path[:200].decode("latin-1")
@@ -301,6 +283,7 @@ class HttpConnection(Connection):
         # The request being parsed.
         self.url = b""
         self.auth: bytes | None = None
+        self.cookie: bytes | None = None
         self.length = 0
         self.expect = False
         self.connection_header = False
@@ -398,6 +381,7 @@ class HttpConnection(Connection):
         self.begin()
         self.url = b""
         self.auth = None
+        self.cookie = None
         self.length = 0
         self.expect = False
         self.connection_header = False
@@ -425,6 +409,8 @@ class HttpConnection(Connection):
                 self.length = int(value)
         elif kind == _EXPECT:
             self.expect = value.lower() == b"100-continue"
+        elif kind == _COOKIE:
+            self.cookie = value
         else:
             self.connection_header = True
 
@@ -478,6 +464,8 @@ class HttpConnection(Connection):
     # -- answering --------------------------------------------------------------------
 
     def _metadata(self) -> Metadata:
+        if self.cookie is not None:  # a browser (the web console), never an MTA's pick
+            return self._browser_metadata(self.cookie)
         auth = self.auth
         if auth is None:
             return ()
@@ -485,6 +473,10 @@ class HttpConnection(Connection):
             self.auth_raw = auth
             self.metadata = (("authorization", auth.decode("latin-1")),)
         return self.metadata
+
+    def _browser_metadata(self, cookie: bytes) -> Metadata:
+        auth = () if self.auth is None else (("authorization", self.auth.decode("latin-1")),)
+        return (*auth, ("cookie", cookie.decode("latin-1")))
 
     def _answer(self, target: Target, body: bytes, metadata: Metadata, keep: int) -> None:
         sync = target.sync

@@ -8,6 +8,8 @@ the five codes the router actually answers with (400, 401, 403, 404, 503).
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 import grpc
 
 _C = grpc.StatusCode
@@ -31,6 +33,15 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
     _C.DATA_LOSS: 500,
     _C.UNAUTHENTICATED: 401,
 }
+
+
+def status_line(status: int) -> bytes:
+    """``HTTP/1.1 404 Not Found`` and its CRLF."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:  # 499, grpc-gateway's status for CANCELLED
+        phrase = "Client Closed Request"
+    return b"HTTP/1.1 %d %s\r\n" % (status, phrase.encode())
 
 
 def http_status(code: grpc.StatusCode) -> int:

@@ -71,6 +71,11 @@ class KeyAuthorizer:
         """Swap in a new set of keys (one assignment: a concurrent check sees old or new)."""
         self._state = ({k.key_id: k for k in active}, {})
 
+    def key(self, key_id: str) -> ActiveKey | None:
+        """The active key with this id (the web console's sessions name their key by id)."""
+        state = self._state
+        return None if state is None else state[0].get(key_id)
+
     @property
     def loaded(self) -> bool:
         return self._state is not None

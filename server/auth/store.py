@@ -13,7 +13,7 @@ from datetime import datetime
 import asyncpg
 
 from server.auth import keys
-from store import queries
+from store import audit, queries
 
 KEYS_CHANNEL = "sendingip_keys"
 
@@ -35,8 +35,11 @@ async def create_key(
     permissions: Sequence[str],
     accounts: Sequence[str] | None = None,
     description: str = "",
+    *,
+    actor: str | None = None,
 ) -> tuple[keys.NewKey, KeyInfo]:
-    """Store a new key; the returned ``NewKey.token`` is the only copy of the secret."""
+    """Store a new key; the returned ``NewKey.token`` is the only copy of the secret.
+    With an ``actor`` (``sendingip keys``: ``audit.cli_actor()``), an audit event records it."""
     perms = keys.parse_permissions(permissions)
     new = keys.generate()
     async with conn.transaction():
@@ -49,6 +52,19 @@ async def create_key(
             description,
         )
         await conn.execute(queries.load()["keys_notify"], new.key_id)
+        if actor is not None:
+            await audit.record(
+                conn,
+                actor=actor,
+                kind="CreateKey",
+                after={
+                    "key_id": new.key_id,
+                    "permissions": list(perms),
+                    "accounts": None if accounts is None else sorted(set(accounts)),
+                    "description": description,
+                },
+                reason=f"key {new.key_id} created",
+            )
     info = KeyInfo(
         new.key_id, perms, None if accounts is None else tuple(sorted(set(accounts))), description, created_at, None
     )
@@ -69,12 +85,22 @@ async def list_keys(conn: asyncpg.Connection) -> list[KeyInfo]:
     ]
 
 
-async def revoke_key(conn: asyncpg.Connection, key_id: str) -> datetime | None:
-    """Revoke ``key_id``; its revocation time, or ``None`` when there is no such key."""
+async def revoke_key(conn: asyncpg.Connection, key_id: str, *, actor: str | None = None) -> datetime | None:
+    """Revoke ``key_id``; its revocation time, or ``None`` when there is no such key. With
+    an ``actor``, an audit event records it."""
     async with conn.transaction():
         revoked_at: datetime | None = await conn.fetchval(queries.load()["keys_revoke"], key_id)
         if revoked_at is not None:
             await conn.execute(queries.load()["keys_notify"], key_id)
+            if actor is not None:
+                await audit.record(
+                    conn,
+                    actor=actor,
+                    kind="RevokeKey",
+                    before={"key_id": key_id, "revoked": False},
+                    after={"key_id": key_id, "revoked": True},
+                    reason=f"key {key_id} revoked",
+                )
     return revoked_at
 
 

@@ -15,7 +15,7 @@ from sendingip.v1 import types_pb2
 from server import validate
 from server.management.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from server.proto_enums import MANAGEMENT_TYPE_TO_PROTO, PROTO_TO_MANAGEMENT_TYPE
-from store import breaker, queries, routing_store
+from store import audit, breaker, queries, routing_store
 from store.account_figures import AccountFigures
 
 DEFAULT_PAGE_SIZE = 100
@@ -103,7 +103,7 @@ async def list_accounts(
         raise InvalidArgument(f"page_size must be >= 0 (0 means {DEFAULT_PAGE_SIZE}), got {page_size}")
     size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     filters = [region, type_name]
-    after = _decode_token(page_token, filters) if page_token else ""
+    after = decode_page_token(page_token, filters) if page_token else ""
     rows = await conn.fetch(
         queries.load()["mgmt_list_accounts"],
         region,
@@ -113,16 +113,16 @@ async def list_accounts(
         size + 1,
     )
     page = [account_message(r) for r in rows[:size]]
-    next_token = _encode_token(page[-1].account_id, filters) if len(rows) > size else ""
+    next_token = encode_page_token(page[-1].account_id, filters) if len(rows) > size else ""
     return page, next_token
 
 
-def _encode_token(after: str, filters: list[str]) -> str:
+def encode_page_token(after: str, filters: list[str]) -> str:
     raw = json.dumps({"v": 1, "after": after, "filters": filters}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode_token(token: str, filters: list[str]) -> str:
+def decode_page_token(token: str, filters: list[str]) -> str:
     try:
         raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         after = raw["after"]
@@ -132,7 +132,7 @@ def _decode_token(token: str, filters: list[str]) -> str:
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise InvalidArgument("page_token is not a token this server issued; start again without it") from None
     if issued_for != filters:
-        raise InvalidArgument("page_token was issued for other filters (region, management_type); keep them the same")
+        raise InvalidArgument("page_token was issued for other filters; keep the filters of the first page")
     return after
 
 
@@ -142,6 +142,7 @@ async def create_account(conn: asyncpg.Connection, account_id: str, region: str)
     The region must exist (FAILED_PRECONDITION otherwise): regions are made by adding
     their IPs, so an account never lands in a region without a general pool. Creating an
     account that exists in the same region is a no-op; in another region ALREADY_EXISTS.
+    A deleted account (``account_delete``) is created again in its own region.
     """
     validate.account_id(account_id)
     validate.region(region)
@@ -152,6 +153,8 @@ async def create_account(conn: asyncpg.Connection, account_id: str, region: str)
                 f"region {region!r} does not exist; add its IPs first (sendingip ips add --region {region} ...)"
             )
         created = await conn.fetchval(q["mgmt_insert_account"], account_id, region)
+        if created is None:  # (v2) a deleted account comes back, General, in its region
+            created = await conn.fetchval(q["inv_revive_account"], account_id, region)
         if created is None:
             existing = await conn.fetchval(q["mgmt_account_region"], account_id)
             if existing != region:
@@ -159,3 +162,13 @@ async def create_account(conn: asyncpg.Connection, account_id: str, region: str)
         # Its routing entry, so routers route it in its region from now on (SPEC §3 v2).
         await routing_store.publish_general_accounts(conn, [account_id], datetime.now(UTC).date())
     return await get_account(conn, account_id), created is not None
+
+
+def created_event(account: types_pb2.Account) -> audit.Event:
+    """CreateAccount's audit event (only when it made the account)."""
+    return audit.Event(
+        "CreateAccount",
+        account.account_id,
+        after={"region": account.region},
+        reason=f"created in region {account.region}",
+    )

@@ -14,7 +14,7 @@ from server import validate
 from server.management import accounts
 from server.management.errors import AlreadyExists, InvalidArgument
 from server.proto_enums import IP_STATUS_TO_PROTO
-from store import queries, routing_store
+from store import audit, queries, routing_store
 from store.account_figures import AccountFigures
 from store.general_pool import general_weights, warmup_percent
 
@@ -36,14 +36,22 @@ class AddedIPs:
 
 
 async def add_ips(
-    conn: asyncpg.Connection, region: str, addresses: Sequence[str], purpose: types_pb2.IpPurpose
+    conn: asyncpg.Connection,
+    region: str,
+    addresses: Sequence[str],
+    purpose: types_pb2.IpPurpose,
+    hostnames: Sequence[str] = (),
+    *,
+    actor: str = "",
 ) -> AddedIPs:
     """Add addresses to ``region`` (created with its general pool if new), all or none.
 
     Idempotent: an address already in the region for the same purpose counts as
     ``already_present``. One in another region, or in this region for the other
     purpose, is ALREADY_EXISTS and nothing is added. Adding to the general pool
-    publishes the region's routing entry in the same transaction.
+    publishes the region's routing entry in the same transaction. ``hostnames`` (v2):
+    none, or one per address ('' for none); a hostname given for an address already
+    present replaces its own. With an ``actor``, an audit event records the call.
     """
     validate.region(region)
     state = _STATE_FOR_PURPOSE.get(purpose)
@@ -53,15 +61,15 @@ async def add_ips(
         raise InvalidArgument("addresses must name at least one IP address")
     if len(addresses) > MAX_ADDRESSES_PER_CALL:
         raise InvalidArgument(f"addresses: at most {MAX_ADDRESSES_PER_CALL} per call, got {len(addresses)}")
-    wanted = list(dict.fromkeys(validate.ip_address(a, f"addresses[{i}]") for i, a in enumerate(addresses)))
+    names = _hostnames(addresses, hostnames)
+    wanted = list(names)
     texts = [str(a) for a in wanted]
     q = queries.load()
     async with conn.transaction():
         await conn.execute(q["mgmt_ensure_region"], region)
         await conn.execute(q["mgmt_ensure_general_pool"], region)
-        added = {
-            ipaddress.ip_address(r["address"]) for r in await conn.fetch(q["mgmt_insert_ips"], texts, region, state)
-        }
+        inserted = await conn.fetch(q["mgmt_insert_ips"], texts, region, state, list(names.values()))
+        added = {ipaddress.ip_address(r["address"]) for r in inserted}
         rest = [str(a) for a in wanted if a not in added]
         present = 0
         if rest:
@@ -76,9 +84,37 @@ async def add_ips(
                     f"address {row['address']} is already in region {row['region']!r} ({where}); "
                     f"it cannot be added to region {region!r} as {state}"
                 )
+        renamed = [(str(a), names[a]) for a in wanted if a not in added and names[a]]
+        if renamed:
+            await conn.execute(q["mgmt_set_hostnames"], [a for a, _ in renamed], [h for _, h in renamed])
         if added and state == "general":
             await routing_store.publish_general_pool(conn, region)
+        if actor and (added or renamed):
+            await audit.record(
+                conn,
+                actor=actor,
+                kind="AddIPs",
+                addresses=[str(a) for a in wanted if a in added or names[a]],
+                after={"region": region, "state": state, "hostnames": dict(renamed)},
+                reason=f"added {len(added)} to region {region} as {state}; hostnames set on {len(renamed)} present",
+            )
     return AddedIPs(added=len(added), already_present=present)
+
+
+def _hostnames(addresses: Sequence[str], hostnames: Sequence[str]) -> dict[validate.IPAddress, str]:
+    """Each distinct address with its hostname ('' for none), in the order given."""
+    if hostnames and len(hostnames) != len(addresses):
+        raise InvalidArgument(
+            f"hostnames: give none or one per address ('' for none): {len(hostnames)} for {len(addresses)} addresses"
+        )
+    names: dict[validate.IPAddress, str] = {}
+    for i, a in enumerate(addresses):
+        address = validate.ip_address(a, f"addresses[{i}]")
+        name = validate.hostname(hostnames[i], f"hostnames[{i}]") if hostnames and hostnames[i] else ""
+        if names.get(address, name) != name:
+            raise InvalidArgument(f"addresses[{i}]: {address} is given twice with different hostnames")
+        names[address] = name
+    return names
 
 
 async def list_sending_ips(

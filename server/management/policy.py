@@ -6,7 +6,8 @@ account (an entry replaces that account's override, one that sets nothing remove
 ``Policy.validate`` (store/policy_limits.py: the limits the rebalancer and the
 simulator apply too), in the API's words (``policy.hold_bounce_percent must be a
 percentage in (0, 100]``), and again by the table's CHECKs. It is written with an audit
-row saying who (the API key id) and when, in one transaction. The rebalancer reads the
+row saying who (the API key id) and when, and an audit event with the settings it changed
+(before and after), in one transaction. The rebalancer reads the
 row at its next run: that is when a change takes effect.
 """
 
@@ -20,7 +21,7 @@ import asyncpg
 
 from sendingip.v1 import types_pb2
 from server.management.errors import InvalidArgument
-from store import queries
+from store import audit, queries
 from store.policy_columns import COLUMNS, column_parameters, column_values, policy_from_columns
 from store.policy_limits import OVERRIDABLE
 
@@ -120,4 +121,13 @@ async def update_policy(conn: asyncpg.Connection, update: types_pb2.Policy, chan
         # The parameters in COLUMNS order, then the key id (the SQL's comment says so).
         row = await conn.fetchrow(q["mgmt_policy_update"], *column_parameters(values), changed_by)
         await conn.execute(q["mgmt_policy_audit"], changed_by, json.dumps(old), json.dumps(values))
+        changed = [name for name in COLUMNS if values[name] != old[name]]
+        await audit.record(
+            conn,
+            actor=changed_by,
+            kind="UpdatePolicy",
+            before={name: old[name] for name in changed},
+            after={name: values[name] for name in changed},
+            reason="changed " + ", ".join(changed),
+        )
     return policy_message(row)

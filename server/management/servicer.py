@@ -20,8 +20,9 @@ import grpc
 from sendingip.v1 import management_pb2, management_pb2_grpc, types_pb2
 from server.auth.keys import ALL_ACCOUNTS
 from server.authz import Denial, Metadata, Permission
-from server.management import accounts, history, ips, modes, policy, warmup
+from server.management import account_delete, accounts, audit, history, inventory, ip_admin, ips, modes, policy, warmup
 from server.management.errors import status_for
+from store import audit as audit_log
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -106,7 +107,10 @@ class ManagementServicer(management_pb2_grpc.ManagementServicer):
 
     async def CreateAccount(self, request: management_pb2.CreateAccountRequest, context: Context) -> types_pb2.Account:
         async def work(conn: asyncpg.Connection) -> types_pb2.Account:
-            account, created = await accounts.create_account(conn, request.account_id, request.region)
+            async with conn.transaction():  # the account and its audit event, together
+                account, created = await accounts.create_account(conn, request.account_id, request.region)
+                if created:
+                    await audit_log.record_all(conn, self._caller_id(context), [accounts.created_event(account)])
             if created:
                 self._audit(context, "CreateAccount", f"account={account.account_id} region={account.region}")
             return account
@@ -115,7 +119,14 @@ class ManagementServicer(management_pb2_grpc.ManagementServicer):
 
     async def AddIPs(self, request: management_pb2.AddIPsRequest, context: Context) -> management_pb2.AddIPsResponse:
         async def work(conn: asyncpg.Connection) -> management_pb2.AddIPsResponse:
-            result = await ips.add_ips(conn, request.region, list(request.addresses), request.purpose)
+            result = await ips.add_ips(
+                conn,
+                request.region,
+                list(request.addresses),
+                request.purpose,
+                list(request.hostnames),
+                actor=self._caller_id(context),
+            )
             self._audit(
                 context,
                 "AddIPs",
@@ -132,7 +143,9 @@ class ManagementServicer(management_pb2_grpc.ManagementServicer):
         today = self.clock().date()
 
         async def work(conn: asyncpg.Connection) -> management_pb2.ImportHistoryResponse:
-            rows = await history.import_history(conn, request.volumes, today)
+            async with conn.transaction():  # the rows and their audit event, together
+                rows = await history.import_history(conn, request.volumes, today)
+                await audit_log.record_all(conn, self._caller_id(context), [history.imported_event(request.volumes)])
             self._audit(context, "ImportHistory", f"rows={rows}")
             return management_pb2.ImportHistoryResponse(rows=rows)
 
@@ -164,11 +177,93 @@ class ManagementServicer(management_pb2_grpc.ManagementServicer):
 
         return await self._call(context, "SetAccountMode", "admin", [request.account_id], work)
 
+    # -- (v2) IP inventory: server/management/inventory.py, ip_admin.py, account_delete.py --
+
+    async def ListIPs(self, request: management_pb2.ListIPsRequest, context: Context) -> management_pb2.ListIPsResponse:
+        caller = self.access.caller(_metadata(context))
+        scope = caller.accounts if caller is not None else None
+        named = [request.account_id] if request.account_id else ()
+        return await self._call(
+            context, "ListIPs", "view", named, lambda conn: inventory.list_ips(conn, request, scope)
+        )
+
+    async def ListRegions(
+        self, request: management_pb2.ListRegionsRequest, context: Context
+    ) -> management_pb2.ListRegionsResponse:
+        return await self._call(context, "ListRegions", "view", (), inventory.list_regions)
+
+    async def RemoveIPs(
+        self, request: management_pb2.RemoveIPsRequest, context: Context
+    ) -> management_pb2.RemoveIPsResponse:
+        async def work(conn: asyncpg.Connection) -> management_pb2.RemoveIPsResponse:
+            done = await ip_admin.remove_ips(conn, self._caller_id(context), request.addresses, self.clock().date())
+            self._audit(context, "RemoveIPs", f"removed={done.removed} draining={done.draining}")
+            return management_pb2.RemoveIPsResponse(removed=done.removed, draining=done.draining)
+
+        return await self._call(context, "RemoveIPs", "admin", [ALL_ACCOUNTS], work)
+
+    async def BlockIPs(
+        self, request: management_pb2.BlockIPsRequest, context: Context
+    ) -> management_pb2.BlockIPsResponse:
+        async def work(conn: asyncpg.Connection) -> management_pb2.BlockIPsResponse:
+            done = await ip_admin.block_ips(conn, self._caller_id(context), request.addresses, request.reason)
+            self._audit(context, "BlockIPs", f"blocked={done.changed} already_blocked={done.unchanged}")
+            return management_pb2.BlockIPsResponse(blocked=done.changed, already_blocked=done.unchanged)
+
+        return await self._call(context, "BlockIPs", "admin", [ALL_ACCOUNTS], work)
+
+    async def UnblockIPs(
+        self, request: management_pb2.UnblockIPsRequest, context: Context
+    ) -> management_pb2.UnblockIPsResponse:
+        async def work(conn: asyncpg.Connection) -> management_pb2.UnblockIPsResponse:
+            done = await ip_admin.unblock_ips(conn, self._caller_id(context), request.addresses)
+            self._audit(context, "UnblockIPs", f"unblocked={done.changed} not_blocked={done.unchanged}")
+            return management_pb2.UnblockIPsResponse(unblocked=done.changed, not_blocked=done.unchanged)
+
+        return await self._call(context, "UnblockIPs", "admin", [ALL_ACCOUNTS], work)
+
+    async def AssignIPs(
+        self, request: management_pb2.AssignIPsRequest, context: Context
+    ) -> management_pb2.AssignIPsResponse:
+        async def work(conn: asyncpg.Connection) -> management_pb2.AssignIPsResponse:
+            account, assigned = await ip_admin.assign_ips(
+                conn, self._caller_id(context), request.account_id, request.addresses, self.clock().date()
+            )
+            self._audit(context, "AssignIPs", f"account={request.account_id} assigned={assigned}")
+            return management_pb2.AssignIPsResponse(account=account, assigned=assigned)
+
+        # Free IPs are no account's: handing them out takes a key for every account.
+        return await self._call(context, "AssignIPs", "admin", [ALL_ACCOUNTS], work)
+
+    async def DeleteAccount(
+        self, request: management_pb2.DeleteAccountRequest, context: Context
+    ) -> management_pb2.DeleteAccountResponse:
+        async def work(conn: asyncpg.Connection) -> management_pb2.DeleteAccountResponse:
+            quarantined = await account_delete.delete_account(
+                conn, self._caller_id(context), request.account_id, self.clock().date()
+            )
+            self._audit(context, "DeleteAccount", f"account={request.account_id} quarantined_ips={quarantined}")
+            return management_pb2.DeleteAccountResponse(account_id=request.account_id, quarantined_ips=quarantined)
+
+        return await self._call(context, "DeleteAccount", "admin", [request.account_id], work)
+
+    # -- (v2) the audit log: server/management/audit.py --------------------------------
+
+    async def ListAuditEvents(
+        self, request: management_pb2.ListAuditEventsRequest, context: Context
+    ) -> management_pb2.ListAuditEventsResponse:
+        caller = self.access.caller(_metadata(context))
+        scope = caller.accounts if caller is not None else None
+        named = [request.account_id] if request.account_id else ()
+        return await self._call(
+            context, "ListAuditEvents", "view", named, lambda conn: audit.list_audit_events(conn, request, scope)
+        )
+
     # -- plumbing ----------------------------------------------------------------------
 
     async def _set_paused(self, context: Context, method: str, account_id: str, paused: bool) -> types_pb2.Account:
         async def work(conn: asyncpg.Connection) -> types_pb2.Account:
-            account = await warmup.set_paused(conn, account_id, paused)
+            account = await warmup.set_paused(conn, account_id, paused, self._caller_id(context))
             self._audit(context, method, f"account={account_id}")
             return account
 

@@ -35,6 +35,7 @@ SELECT version FROM routing_clock
 -- name: routing_general_pool
 -- The region's general pool with each IP's ramp-in stage (rule 12; NULL: warm), the policy's
 -- schedule and rules that weigh them, and the entry published for it now (NULL: none).
+-- A blocked IP (BlockIPs) is left out: it takes no traffic from the version this publishes.
 SELECT p.pool_id,
        array_agg(host(i.address) ORDER BY i.address) FILTER (WHERE i.address IS NOT NULL) AS addresses,
        array_agg(i.general_stage ORDER BY i.address) FILTER (WHERE i.address IS NOT NULL) AS stages,
@@ -42,7 +43,7 @@ SELECT p.pool_id,
        (SELECT warmup_rules FROM policy) AS rules,
        (SELECT e.entry FROM routing_entries e WHERE e.kind = 'region' AND e.key = $1) AS published
 FROM pools p
-LEFT JOIN ip_addresses i ON i.pool_id = p.pool_id AND i.state = 'general'
+LEFT JOIN ip_addresses i ON i.pool_id = p.pool_id AND i.state = 'general' AND i.blocked_reason IS NULL
 WHERE p.region = $1 AND p.pool_type = 'general'
 GROUP BY p.pool_id
 

@@ -20,9 +20,18 @@ ON CONFLICT DO NOTHING
 SET LOCAL work_mem = '128MB'
 
 -- name: worker_release_quarantine
+-- An IP being removed (RemoveIPs, removing_since) is not released: worker_remove_drained deletes it.
 UPDATE ip_addresses
 SET state = 'inventory', quarantine_until = NULL, updated_at = now()
-WHERE state = 'quarantine' AND quarantine_until <= $1
+WHERE state = 'quarantine' AND quarantine_until <= $1 AND removing_since IS NULL
+RETURNING host(address) AS address, region
+
+-- name: worker_remove_drained
+-- (v2) RemoveIPs: an IP it drained leaves once it is out of every pool (quarantine) and
+-- drain_days have passed since the call, so that mail already routed to it went out.
+DELETE FROM ip_addresses
+WHERE removing_since IS NOT NULL AND state = 'quarantine'
+  AND removing_since + (SELECT drain_days FROM policy) <= $1
 RETURNING host(address) AS address, region
 
 -- name: worker_accounts
@@ -34,12 +43,12 @@ SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.ded
 FROM accounts a
 LEFT JOIN pools p ON p.account_id = a.account_id AND p.pool_type = 'dedicated'
 LEFT JOIN routing_entries r ON r.kind = 'account' AND r.key = a.account_id
-WHERE a.account_id > $1
+WHERE a.account_id > $1 AND a.deleted_at IS NULL
 ORDER BY a.account_id
 LIMIT $2
 
 -- name: worker_count_accounts
-SELECT count(*) FROM accounts
+SELECT count(*) FROM accounts WHERE deleted_at IS NULL
 
 -- name: worker_last_chunk_end
 -- The last chunk ends at the greater of its last account ($1) and the last account of
@@ -49,11 +58,13 @@ SELECT count(*) FROM accounts
 SELECT greatest($1::text, (SELECT max(account_id) FROM daily_history WHERE day >= $2 AND day < $3))
 
 -- name: worker_pool_ips
--- A chunk's accounts (after $1 up to $2), as each query below that reads one.
+-- A chunk's accounts (after $1 up to $2), as each query below that reads one. A blocked
+-- IP (BlockIPs) is gone from the pool for the policy, which replaces it from inventory;
+-- one that is draining already drains on.
 SELECT p.account_id, host(i.address) AS address, i.assigned_on, i.drain_started_on
 FROM ip_addresses i
 JOIN pools p ON p.pool_id = i.pool_id
-WHERE p.pool_type = 'dedicated' AND i.state IN ('dedicated', 'draining')
+WHERE p.pool_type = 'dedicated' AND (i.state = 'draining' OR (i.state = 'dedicated' AND i.blocked_reason IS NULL))
   AND p.account_id > $1 AND p.account_id <= $2
 ORDER BY p.account_id, i.assigned_on, i.address
 
@@ -89,18 +100,18 @@ SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.ded
 FROM accounts a
 LEFT JOIN pools p ON p.account_id = a.account_id AND p.pool_type = 'dedicated'
 LEFT JOIN routing_entries r ON r.kind = 'account' AND r.key = a.account_id
-WHERE a.account_id = $1
+WHERE a.account_id = $1 AND a.deleted_at IS NULL
 FOR UPDATE OF a
 
 -- name: worker_account_pool_ips
 -- The pool id first (a sub-select), then its IPs by ip_addresses_pool: written as a join,
 -- the planner, with statistics from before a first run assigned thousands of IPs, walked
 -- every dedicated IP for each account (7 ms each at 2,000, growing with every run's
--- assignments).
+-- assignments). Blocked IPs as in worker_pool_ips.
 SELECT host(i.address) AS address, i.assigned_on, i.drain_started_on
 FROM ip_addresses i
 WHERE i.pool_id = (SELECT p.pool_id FROM pools p WHERE p.account_id = $1 AND p.pool_type = 'dedicated')
-  AND i.state IN ('dedicated', 'draining')
+  AND (i.state = 'draining' OR (i.state = 'dedicated' AND i.blocked_reason IS NULL))
 ORDER BY i.assigned_on, i.address
 
 -- name: worker_account_pairs
@@ -113,10 +124,10 @@ WHERE account_id = $1
 -- another worker skips them. The order is the inet column's (IPv4 before IPv6, each
 -- numerically, as the index ip_addresses_free holds it), so it is qualified: a bare
 -- `ORDER BY address` sorts by the text output column of that name ('2001:db8::11'
--- before '203.0.113.2').
+-- before '203.0.113.2'). Never a blocked IP (the index leaves them out too).
 SELECT host(i.address) AS address
 FROM ip_addresses i
-WHERE i.region = $1 AND i.state = 'inventory'
+WHERE i.region = $1 AND i.state = 'inventory' AND i.blocked_reason IS NULL
 ORDER BY i.address
 LIMIT $2
 FOR UPDATE SKIP LOCKED

@@ -113,6 +113,16 @@ def admin_key(server: ServerProcess) -> str:
     return match[1]
 
 
+def run_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``sendingip ARGS`` as an operator types it, with ``env``; never a traceback, and with
+    ``check`` exit code 0."""
+    result = subprocess.run([SENDINGIP, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in result.stderr, result.stderr
+    if check:
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+    return result
+
+
 def create_key(database_url: str, permissions: str, accounts: str | None = None) -> str:
     """A new API key made with `sendingip keys create`, as an operator makes one."""
     args = [SENDINGIP, "keys", "create", "--permissions", permissions]

@@ -59,7 +59,10 @@ def test_master_cf_lines_for_ipv4_and_ipv6() -> None:
 
 
 def test_master_cf_says_what_main_cf_needs() -> None:
-    text = master_cf([("192.0.2.1", "eu"), ("2001:db8::1", "eu"), ("198.51.100.7", "us")], "127.0.0.1:10040")
+    text = master_cf(
+        [("192.0.2.1", "eu", ""), ("2001:db8::1", "eu", "mta6.example.com"), ("198.51.100.7", "us", "")],
+        "127.0.0.1:10040",
+    )
     lines = text.splitlines()
     # Every line Postfix reads (not a comment, not blank) is one transport, in order.
     assert [line.split()[0] for line in lines if line and not line.startswith("#")] == [
@@ -67,6 +70,8 @@ def test_master_cf_says_what_main_cf_needs() -> None:
         "sendingip_2001_db8__1",
         "sendingip_198_51_100_7",
     ]
+    helo = [line.split()[0] for line in lines if "-o smtp_helo_name=mta6.example.com " in line]
+    assert helo == ["sendingip_2001_db8__1"]  # only the IP with a hostname (AddIPs) says one
     assert "#   smtpd_end_of_data_restrictions = check_policy_service inet:127.0.0.1:10040" in lines
     assert "#   smtp_bind_address_enforce = yes" in lines
     assert "#   default_filter_nexthop =" in lines

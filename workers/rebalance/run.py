@@ -25,7 +25,7 @@ from datetime import date, timedelta
 
 import asyncpg
 
-from store import queries, routing_store
+from store import audit, queries, routing_store
 from store.outage import UNREACHABLE
 from store.policy_columns import policy_from_columns
 from store.routing_entry import AccountRoute
@@ -44,7 +44,7 @@ from workers.policy import (
     summarize,
 )
 from workers.policy.modes import wants_pool
-from workers.rebalance import partitions, rows
+from workers.rebalance import audit_events, partitions, rows
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,8 @@ class RebalanceReport:
     general_entries: int = 0
     #: Regions whose general pool entry changed as IPs ramped in (``_ramp_general_pools``).
     general_pools_published: int = 0
+    #: Audit events older than the policy's ``audit_retention_days``, deleted at the end.
+    audit_events_pruned: int = 0
     seconds: float = 0.0
     #: Ended early by ``stop``: the accounts not reached wait for the next run.
     stopped: bool = False
@@ -108,8 +110,13 @@ async def rebalance(
     started = time.perf_counter()
     async with pool.acquire() as conn:
         policy = policy_from_columns(await conn.fetchrow(q["worker_policy"]))
-        released = await conn.fetch(q["worker_release_quarantine"], day)
+        async with conn.transaction():  # the IPs that move and their audit events, together
+            released = await conn.fetch(q["worker_release_quarantine"], day)
+            removed = await conn.fetch(q["worker_remove_drained"], day)  # RemoveIPs, once drained
+            await audit.record_all(conn, audit.REBALANCER, audit_events.inventory_events(released, removed, day))
         report.ips_back_in_inventory = len(released)
+        for r in removed:
+            log.info("removed ip=%s region=%s day=%s: drained", r["address"], r["region"], day)
         total = await conn.fetchval(q["worker_count_accounts"])
     first = day - timedelta(days=policy.history_window_days)
     await partitions.ensure_partitions(pool, first, day + timedelta(days=partitions.AHEAD_DAYS))
@@ -150,6 +157,7 @@ async def rebalance(
     await partitions.drop_before(pool, day - timedelta(days=policy.history_window_days + PRUNE_MARGIN_DAYS))
     async with pool.acquire() as conn:
         await conn.execute(q["worker_prune_flushes"], PRUNE_MARGIN_DAYS)
+        report.audit_events_pruned = await audit.prune(conn, policy.audit_retention_days)
     _phase(report, "prune", mark)
     report.seconds = time.perf_counter() - started
     return report
@@ -209,9 +217,13 @@ async def _read_chunk(
         t = _add_phase(report, "load_window_decode", t)
         unknown = history.keys() - {r["account_id"] for r in accounts}
         if unknown:
-            await conn.execute(q["worker_create_accounts"], sorted(unknown), default_region)
-            # Read again: the chunk's range now holds its accounts and the ones just made.
-            accounts = await conn.fetch(q["worker_accounts"], after, len(accounts) + len(unknown))
+            status = await conn.execute(q["worker_create_accounts"], sorted(unknown), default_region)
+            # Read again: the chunk's range now holds its accounts and the ones just made. Only
+            # those: a deleted account (a tombstone) or one of a region that does not exist is
+            # not made, and counting it would read an account past the chunk, without its history.
+            created = int(status.rsplit(" ", 1)[-1])  # "INSERT 0 <rows>"
+            if created:
+                accounts = await conn.fetch(q["worker_accounts"], after, len(accounts) + created)
         pool_ips: dict[str, list[PoolIP]] = defaultdict(list)
         for r in await conn.fetch(q["worker_pool_ips"], after, last):
             pool_ips[r["account_id"]].append(rows.pool_ip(r))
@@ -512,6 +524,7 @@ async def _apply_account(
         if _route_changed(rows.stored_route(row), decision):
             await routing_store.publish(conn, [decision.route])
             report.routes_published += 1
+        await audit.record_all(conn, audit.REBALANCER, audit_events.decision_events(account, decision))
         for event in decision.events:
             log.info("warm-up %s account=%s day=%s", event, account_id, day)
         if account.management_type != new.management_type:
