@@ -12,11 +12,28 @@ install: $(STAMP)
 
 # Every dependency, the transitive ones too, at the version and hashes of requirements.lock;
 # then sendingip itself (setuptools, its build backend, comes from the lock as well).
+# The first install takes a minute or two: each step says what it does, pip's packages are
+# counted as they come, and the whole of pip's output is kept in .venv/pip.log.
 $(STAMP): pyproject.toml requirements.lock
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
-	touch $(STAMP)
+	@set -e; start=$$(date +%s); log=$(VENV)/pip.log; \
+	total=$$(grep -c '^[A-Za-z0-9].*==' requirements.lock); \
+	echo "install: creating $(VENV) with $$($(PYTHON) --version)"; \
+	$(PYTHON) -m venv $(VENV); : > $$log; \
+	echo "install: $$total pinned packages from requirements.lock (about a minute the first time)"; \
+	{ $(BIN)/pip install --disable-pip-version-check --progress-bar off --require-hashes -r requirements.lock \
+	    >>$$log 2>&1 || echo failed >$(VENV)/.pip-failed; } & pip=$$!; \
+	said=; quiet=0; while kill -0 $$pip 2>/dev/null; do sleep 2; quiet=$$((quiet + 2)); \
+	  if grep -q '^Installing collected' $$log; then now="unpacking and installing them (the longest step)"; \
+	  else now="fetched $$(grep -c '^Collecting' $$log || true)/$$total"; fi; \
+	  if [ "$$now" != "$$said" ] || [ $$quiet -ge 15 ]; then \
+	    echo "install: $$now ($$(( $$(date +%s) - start ))s)"; said=$$now; quiet=0; fi; \
+	done; wait $$pip; \
+	if [ -f $(VENV)/.pip-failed ]; then rm -f $(VENV)/.pip-failed; tail -n 20 $$log >&2; \
+	  echo "install: pip failed; its whole output is in $$log" >&2; exit 1; fi; \
+	echo "install: sendingip itself (editable)"; \
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . >>$$log 2>&1 || \
+	  { tail -n 20 $$log >&2; exit 1; }; \
+	touch $(STAMP); echo "install: done in $$(( $$(date +%s) - start ))s"
 
 # Regenerate requirements.lock after changing pyproject.toml's dependencies (needs the package
 # index; pins already in the lock are kept unless pyproject.toml rules them out).
@@ -26,11 +43,14 @@ lock:
 	"$$tmp/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --extra dev --strip-extras \
 	  --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 
+# --init: this folder's .data is the database (created on the first run), whatever an
+# earlier `sendingip serve` elsewhere noted. The server prints each step and every address.
 run: install
-	$(BIN)/sendingip serve
+	$(BIN)/sendingip serve --init
 
 # PYTEST_ARGS narrows a run, e.g. make test PYTEST_ARGS="tests/unit -x".
 test: install
+	@echo "test: pytest $(or $(PYTEST_ARGS),(the whole suite: about 8 minutes on 2 cores)); an embedded PostgreSQL starts first"
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The long reliability runs (about 10 minutes): a ten-minute soak, a worker killed in

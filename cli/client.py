@@ -1,7 +1,8 @@
 """What the client commands share: a gRPC channel to the server, the API key, TLS,
 ``--json``, and one clean line for any error.
 
-Server: ``--server HOST:PORT``, else ``SENDINGIP_LISTEN``, else 127.0.0.1:50051.
+Server: ``--server HOST:PORT``, else ``SENDINGIP_LISTEN``, else the address a local
+``sendingip serve`` wrote down (``cli/local_server.py``), else 127.0.0.1:50051.
 Key: ``SENDINGIP_API_KEY`` (never an argument: arguments show in ``ps``).
 TLS: ``SENDINGIP_TLS_CA=ca.pem`` (trust that CA) or ``SENDINGIP_TLS=1`` (system roots);
 ``SENDINGIP_TLS_SERVER_NAME`` when the certificate names another host than ``--server``.
@@ -20,6 +21,7 @@ from typing import Any
 
 import grpc
 
+from cli import local_server
 from sendingip.v1 import management_pb2_grpc, router_pb2_grpc
 from server.auth.tls import channel_credentials
 
@@ -32,7 +34,9 @@ class UsageError(Exception):
 
 def add_client_options(parser: argparse.ArgumentParser, *, json_output: bool = True) -> None:
     parser.add_argument(
-        "--server", metavar="HOST:PORT", help=f"the sendingip server (default: SENDINGIP_LISTEN or {DEFAULT_SERVER})"
+        "--server",
+        metavar="HOST:PORT",
+        help=f"the sendingip server (default: SENDINGIP_LISTEN, else a local server's, else {DEFAULT_SERVER})",
     )
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per call (default 30)")
     if json_output:
@@ -60,7 +64,7 @@ class Client:
 @contextmanager
 def open_client(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Iterator[Client]:
     env = os.environ if env is None else env
-    target = getattr(args, "server", None) or env.get("SENDINGIP_LISTEN") or DEFAULT_SERVER
+    target = server_address(args, env)
     key = env.get("SENDINGIP_API_KEY", "").strip()
     metadata = (("authorization", f"Bearer {key}"),) if key else ()
     ca = env.get("SENDINGIP_TLS_CA")
@@ -79,6 +83,11 @@ def open_client(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
         yield Client(channel=channel, metadata=metadata, timeout=args.timeout)
     finally:
         channel.close()
+
+
+def server_address(args: argparse.Namespace, env: Mapping[str, str]) -> str:
+    """``--server``, ``SENDINGIP_LISTEN``, a running local server's, or the default."""
+    return getattr(args, "server", None) or env.get("SENDINGIP_LISTEN") or local_server.find_grpc(env) or DEFAULT_SERVER
 
 
 def run(args: argparse.Namespace, body: Callable[[Client], int]) -> int:

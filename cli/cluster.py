@@ -42,8 +42,9 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from cli import local_server
 from cli import serving as serve
-from cli.runtime import database, run_async, until_signalled
+from cli.runtime import opened, run_async, until_signalled
 from server import app
 from server.adapters.listener import ListenError
 from server.cluster import Bound, RestartBudget, member_config, with_port
@@ -52,6 +53,7 @@ from server.cluster_ports import PortHold
 from server.config import ServerConfig
 from server.router.metrics import MetricsEndpoint
 from server.shutdown import Deadline
+from workers.metrics import WorkerCollector
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +68,10 @@ SCRAPE_TIMEOUT = 2.0
 STOP_MARGIN = 2.0
 
 
-def command(config: ServerConfig, processes: int, *, workers: bool, log_level: str) -> int:
+def command(config: ServerConfig, processes: int, *, workers: bool, log_level: str, started: float) -> int:
     """Hold the ports, run the cluster until SIGTERM/SIGINT; the exit code."""
     app.raise_descriptor_limit(config)
-    with database(config.database) as db:
+    with opened(config.database) as db:  # located by cli/serve.py
         config = replace(config, database=replace(config.database, url=db.url))
         holds: list[PortHold] = []
         try:
@@ -81,9 +83,10 @@ def command(config: ServerConfig, processes: int, *, workers: bool, log_level: s
             print(f"error: {exc}", file=sys.stderr)
             return 2
         try:
-            cluster = Cluster(config, bound, processes, log_level)
+            cluster = Cluster(config, bound, processes, log_level, started)
             return run_async(until_signalled(lambda stop: cluster.run(stop, workers=workers)))
         finally:
+            local_server.remove(config.database.data_dir)
             for hold in holds:  # only now: every member has ended
                 hold.close()
 
@@ -170,9 +173,11 @@ class Member:
 
 
 class Cluster:
-    def __init__(self, config: ServerConfig, bound: Bound, processes: int, log_level: str) -> None:
+    def __init__(self, config: ServerConfig, bound: Bound, processes: int, log_level: str, started: float) -> None:
         self.config = config
         self.bound = bound
+        self.started = started
+        self.metrics_port = 0
         base = config.router.router_id
         self.members = [
             Member(i, member_config(config, bound, i, base_router_id=base), log_level) for i in range(1, processes + 1)
@@ -188,7 +193,10 @@ class Cluster:
             return 0  # stopped while migrating: nothing started yet
         # Before the members: its "metrics listen=" is the first such line of the log.
         metrics = ClusterMetrics(self, self.config.router.metrics_listen)
+        self.metrics_port = metrics.port
         worker = serve.InProcessWorker(self.config) if workers else None
+        if worker is not None:  # the rebalancer runs here, beside the members: its metrics too
+            metrics.add(WorkerCollector(worker.metrics))
         try:
             for member in self.members:
                 member.start()
@@ -218,12 +226,24 @@ class Cluster:
                 log.info(
                     "cluster serving listen=%s processes=%d router_ids=%s", self.bound.grpc, len(self.members), ids
                 )
+                self._announce()
             if worker is not None and worker.done():
                 log.error("the workers ended; stopping the cluster")
                 return 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), TICK)
         return 0
+
+    def _announce(self) -> None:
+        """Every address the cluster listens on: printed, and written down for the client commands."""
+        bound = self.bound
+        found = {"grpc": bound.grpc, "http": bound.http, "postfix": bound.postfix, "line": bound.line}
+        addresses = {kind: where for kind, where in found.items() if where}
+        if self.metrics_port:
+            addresses["metrics"] = local_server.address(self.config.router.metrics_listen, self.metrics_port)
+        folder = self.config.database.data_dir
+        local_server.write(folder, addresses)
+        print(local_server.banner(addresses, time.monotonic() - self.started, folder), flush=True)
 
     def _died(self, member: Member, started: bool) -> int | None:
         """A member ended on its own: restart it (None), or the exit code that stops the cluster."""

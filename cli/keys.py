@@ -17,10 +17,11 @@ from typing import Any, TypeVar
 import asyncpg
 
 from cli.output import print_json, table
-from cli.runtime import database, run_async
+from cli.runtime import INIT_HELP, database, run_async
 from server import validate
 from server.auth import keys
 from server.auth.store import KeyInfo, create_key, list_keys, revoke_key
+from store import audit
 from store.config import DatabaseConfig
 from store.database import connect
 from store.migrate import apply_migrations
@@ -40,6 +41,7 @@ def register(subparsers: Any) -> None:
     create.add_argument("--accounts", help="comma-separated account ids the key is limited to (default: all)")
     create.add_argument("--description", default="", help="who or what uses the key")
     create.add_argument("--json", action="store_true", help="print JSON (the key in field 'key')")
+    create.add_argument("--init", action="store_true", help=INIT_HELP)
     create.set_defaults(func=_clean_errors(create_command))
 
     listing = sub.add_parser("list", help="every key (never the secrets)")
@@ -79,7 +81,7 @@ class DatabaseFailed(Exception):
     pass
 
 
-def _with_connection(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+def _with_connection(work: Callable[[asyncpg.Connection], Awaitable[T]], *, init: bool = False) -> T:
     """Run ``work`` on the configured database, migrated first (a fresh one bootstraps)."""
 
     async def main(url: str) -> T:
@@ -88,7 +90,7 @@ def _with_connection(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
             return await work(conn)
 
     try:
-        with database(DatabaseConfig.from_env()) as db:
+        with database(DatabaseConfig.from_env(), init=init) as db:
             return run_async(main(db.url))
     except DATABASE_UNAVAILABLE as exc:
         raise DatabaseFailed(str(exc)) from exc
@@ -107,7 +109,9 @@ def create_command(args: argparse.Namespace) -> int:
         if bad or not accounts:
             print(f"error: --accounts: {bad[0] if bad else args.accounts!r} is not an account id", file=sys.stderr)
             return 2
-    new, info = _with_connection(lambda conn: create_key(conn, permissions, accounts, args.description))
+    new, info = _with_connection(
+        lambda conn: create_key(conn, permissions, accounts, args.description, actor=audit.cli_actor()), init=args.init
+    )
     if args.json:
         print_json({**_info_dict(info), "key": new.token})
         return 0
@@ -141,7 +145,7 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def revoke_command(args: argparse.Namespace) -> int:
-    revoked_at = _with_connection(lambda conn: revoke_key(conn, args.key_id))
+    revoked_at = _with_connection(lambda conn: revoke_key(conn, args.key_id, actor=audit.cli_actor()))
     if revoked_at is None:
         print(f"error: no key {args.key_id!r} (see `sendingip keys list`)", file=sys.stderr)
         return 1

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cli.runtime import database, run_async
+from cli.runtime import INIT_HELP, database, run_async
 from store import schema
 from store.config import DatabaseConfig
 from store.database import connect
@@ -20,11 +20,12 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="after migrating, rewrite store/schema.snapshot (for developers adding a migration)",
     )
+    parser.add_argument("--init", action="store_true", help=INIT_HELP)
     parser.set_defaults(func=command)
 
 
 def command(args: argparse.Namespace) -> int:
-    with database(DatabaseConfig.from_env()) as db:
+    with database(DatabaseConfig.from_env(), init=args.init) as db:
         described = run_async(_migrate(db.url))
     if args.write_snapshot:
         Path(schema.snapshot_path()).write_text(described, encoding="utf-8")

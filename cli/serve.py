@@ -7,20 +7,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import time
 from typing import Any
 
-from cli import cluster
-from cli.runtime import database
+from cli import cluster, local_server
+from cli.runtime import INIT_HELP, locate, opened
 from cli.serving import serve
 from server import app
 from server.cluster import member_count
 from server.config import ServerConfig
+from store.embedded import record_data_dir
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("serve", help="run the router (and the workers, unless --no-workers)")
     parser.add_argument("--listen", metavar="HOST:PORT", help="overrides SENDINGIP_LISTEN (127.0.0.1:50051)")
     parser.add_argument("--no-workers", action="store_true", help="run the workers as separate processes")
+    parser.add_argument("--init", action="store_true", help=INIT_HELP + " (`make run` passes it)")
     parser.add_argument(
         "--processes",
         metavar="N|auto",
@@ -31,13 +34,34 @@ def register(subparsers: Any) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
+    started = time.monotonic()
     config = ServerConfig.from_env()
     if args.listen:
         config = dataclasses.replace(config, listen=args.listen)
+    # The data folder, absolute: written down for commands run from elsewhere (cli/runtime.py).
+    config = dataclasses.replace(config, database=locate(config.database, init=args.init, serving=True))
+    record_data_dir(config.database.data_dir, os.environ)
     if args.processes is not None:
         processes = member_count(args.processes, os.cpu_count())
-        return cluster.command(config, processes, workers=not args.no_workers, log_level=args.log_level)
+        return cluster.command(
+            config, processes, workers=not args.no_workers, log_level=args.log_level, started=started
+        )
     app.raise_descriptor_limit(config)  # so that a flood meets the connection bounds first
-    with database(config.database) as db:
+    with opened(config.database) as db:
         config = dataclasses.replace(config, database=dataclasses.replace(config.database, url=db.url))
-        return serve(config, workers=not args.no_workers)
+        folder = config.database.data_dir
+        try:
+            return serve(config, workers=not args.no_workers, on_serving=lambda parts: _serving(config, parts, started))
+        finally:
+            local_server.remove(folder)
+
+
+def _serving(config: ServerConfig, parts: app.Assembly, started: float) -> None:
+    """Print every address the server listens on, and write them down for the client commands."""
+    addresses = {"grpc": local_server.address(config.listen, parts.server.port)}
+    addresses.update({name: local_server.host_port(d.host, d.port) for name, d in parts.doors.listeners.items()})
+    metrics = parts.router.metrics
+    if metrics is not None and metrics.port:
+        addresses["metrics"] = local_server.address(config.router.metrics_listen, metrics.port)
+    local_server.write(config.database.data_dir, addresses)
+    print(local_server.banner(addresses, time.monotonic() - started, config.database.data_dir), flush=True)

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 from cli.runtime import run_async, until_signalled
@@ -18,10 +19,12 @@ from server import app
 from server.adapters.listener import ListenError
 from server.config import ServerConfig
 from server.router.runtime import POOL_CLOSE_WAIT, assert_upb, close_pool
+from server.rpc_metrics import RpcCollector
 from server.shutdown import Deadline, cancel
 from store.database import connect, create_pool
 from store.migrate import apply_migrations
 from store.outage import CANNOT_CONNECT
+from workers.metrics import WorkerCollector, WorkerMetrics
 from workers.service import Worker, WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,7 @@ async def _serve(
     try:
         await asyncio.wait([*watched, ready], return_when=asyncio.FIRST_COMPLETED)
         if ready.done() and not stop.is_set():
+            _add_metrics(parts, worker)
             await server.set_serving(True)
             if on_serving is not None:
                 on_serving(parts)
@@ -84,6 +88,16 @@ async def _serve(
         if watchdog is not None:
             watchdog.start(config.shutdown_deadline + WATCHDOG_MARGIN)
         await _shutdown(config, parts, worker, router)
+
+
+def _add_metrics(parts: app.Assembly, worker: InProcessWorker | None) -> None:
+    """The gRPC methods' latencies and the in-process rebalancer's runs on the router's
+    metrics endpoint (made once the router runs; the router's own metrics are its)."""
+    endpoint = parts.router.metrics
+    if endpoint is not None:
+        endpoint.add(RpcCollector(parts.server.latencies))
+        if worker is not None:
+            endpoint.add(WorkerCollector(worker.metrics))
 
 
 async def _shutdown(
@@ -143,6 +157,8 @@ class InProcessWorker:
         assert config.database.url is not None
         self.url = config.database.url
         self.config = WorkerConfig.from_env()
+        #: Its runs' metrics, kept across its workers (``workers/metrics.py``).
+        self.metrics = WorkerMetrics()
         self._worker: Worker | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -155,7 +171,7 @@ class InProcessWorker:
         # PostgreSQL is down still starts; the worker retries on its own schedule.
         pool = await create_pool(self.url, size=3, min_size=0)
         try:
-            self._worker = Worker(pool, self.url, self.config)
+            self._worker = Worker(pool, self.url, self.config, metrics=self.metrics)
             await self._worker.run()
         finally:
             await close_pool(pool, POOL_CLOSE_WAIT)  # Pool.close() alone waits for ever on a frozen server
@@ -177,9 +193,10 @@ class InProcessWorker:
 
 async def migrate_at_start(url: str) -> None:
     """Apply pending migrations; with PostgreSQL down the router may still serve its snapshot."""
+    started = time.monotonic()
     try:
         async with asyncio.timeout(15), connect(url) as conn:
-            for m in await apply_migrations(conn):
-                log.info("applied migration %04d_%s", m.version, m.name)
+            applied = await apply_migrations(conn)  # store.migrate logs each one
+        log.info("schema up to date: %d migrations applied in %.1fs", len(applied), time.monotonic() - started)
     except CANNOT_CONNECT as exc:
         log.error("cannot migrate: PostgreSQL unreachable (%s); starting without it", exc)

@@ -9,11 +9,13 @@ import sys
 from datetime import date
 from typing import Any
 
-from cli.runtime import database, run_async, until_signalled
+from cli.runtime import INIT_HELP, database, run_async, until_signalled
+from server.router.metrics import MetricsEndpoint
 from store.config import DatabaseConfig
 from store.database import connect, create_pool
 from store.migrate import apply_migrations
 from store.outage import UNREACHABLE, cause
+from workers.metrics import WorkerCollector
 from workers.service import Worker, WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="with --once: how long to wait for a rebalance in progress to finish (default 600)",
     )
+    parser.add_argument("--init", action="store_true", help=INIT_HELP)
     parser.set_defaults(func=command)
 
 
@@ -47,7 +50,7 @@ def command(args: argparse.Namespace) -> int:
         print("error: --as-of goes with --once", file=sys.stderr)
         return 2
     config = WorkerConfig.from_env()
-    with database(DatabaseConfig.from_env()) as db:
+    with database(DatabaseConfig.from_env(), init=args.init) as db:
         if args.once:
             return run_async(until_signalled(lambda stop: _once(db.url, config, args.as_of, args.lock_timeout, stop)))
         return run_async(until_signalled(lambda stop: _forever(db.url, config, stop)))
@@ -90,9 +93,11 @@ async def _forever(url: str, config: WorkerConfig, stop: asyncio.Event) -> int:
         await apply_migrations(conn)
     pool = await create_pool(url, size=5)
     worker = Worker(pool, url, config, stop=stop)  # SIGTERM: stop between accounts (docs/operations.md)
+    metrics = MetricsEndpoint(WorkerCollector(worker.metrics), config.metrics_listen)
     try:
         await worker.run()
     finally:
+        metrics.close()
         await pool.close()
     log.info("worker stopped")
     return 0

@@ -13,10 +13,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Collection
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Protocol
 
 from sendingip.v1 import types_pb2
+from store import hostnames
 from store.accounts import ACCOUNT_ID as ACCOUNT_ID  # SPEC §3; the policy's overrides check it too
 from store.routing_entry import PROVIDER_NAME
 
@@ -154,6 +155,14 @@ def ip(value: str, field: str = "ip") -> str:
     return str(ip_address(value, field))
 
 
+def hostname(value: str, field: str = "hostname") -> str:
+    """An IP's hostname as stored (``store.hostnames``: a DNS name, lower case)."""
+    try:
+        return hostnames.normalize(value)
+    except ValueError as exc:
+        raise RequestError(field, f"{_shown(value)} {exc}") from None
+
+
 def _shown(value: str) -> str:
     """A value as an error message quotes it: escaped, and short."""
     return repr(value[:80]) + ("…" if len(value) > 80 else "")
@@ -166,6 +175,24 @@ def day(value: str, field: str = "day") -> date:
         except ValueError:
             pass
     raise RequestError(field, f"{_shown(value)} is not a date YYYY-MM-DD")
+
+
+def since(value: str, field: str = "since") -> datetime:
+    """An instant: RFC 3339 with an offset (``2026-03-01T12:00:00Z``) or a day
+    ``YYYY-MM-DD``, meaning 00:00 UTC; a time without an offset is refused (whose 12:00?)."""
+    if _DAY.fullmatch(value) is not None:
+        return datetime.combine(day(value, field), time.min, UTC)
+    try:
+        instant = datetime.fromisoformat(value.replace("z", "Z")) if "T" in value.upper() else None
+    except ValueError:
+        instant = None
+    if instant is None:
+        raise RequestError(
+            field, f"{_shown(value)} is not a day YYYY-MM-DD or an RFC 3339 time like 2026-03-01T12:00:00Z"
+        )
+    if instant.tzinfo is None:
+        raise RequestError(field, f"{_shown(value)} has no offset: end it with Z (UTC) or +HH:MM")
+    return instant.astimezone(UTC)
 
 
 def report_id(value: str, field: str = "report_id") -> str:

@@ -23,7 +23,7 @@ import asyncpg
 from sendingip.v1 import types_pb2
 from server import validate
 from server.management.errors import InvalidArgument
-from store import queries
+from store import audit, queries
 
 #: Rows per call; the CLI sends 5,000 at a time. Bounded by the gRPC message size too.
 MAX_ROWS_PER_CALL = 100_000
@@ -129,3 +129,28 @@ async def import_history(conn: asyncpg.Connection, volumes: Sequence[types_pb2.D
         list(parsed.rows.values()),
     )
     return len(keys)
+
+
+#: Accounts and addresses an ImportHistory event names at most (the rest are counted).
+AUDITED_NAMES = 20
+
+
+def imported_event(volumes: Sequence[types_pb2.DailyVolume]) -> audit.Event:
+    """One event per ImportHistory call, summarised: rows, days, accounts. It names the
+    account when there is one (so its scoped keys see it), none when there are several."""
+    accounts = sorted({v.account_id for v in volumes})
+    days = sorted({v.day for v in volumes})
+    return audit.Event(
+        "ImportHistory",
+        accounts[0] if len(accounts) == 1 else None,
+        addresses=sorted({v.ip for v in volumes if v.ip})[:AUDITED_NAMES],
+        after={
+            "rows": len(volumes),
+            "first_day": days[0],
+            "last_day": days[-1],
+            "accounts": len(accounts),
+            "account_ids": accounts[:AUDITED_NAMES],
+            "imported": sum(v.count for v in volumes),
+        },
+        reason=f"{len(volumes)} rows for {len(accounts)} accounts, {days[0]} to {days[-1]}",
+    )
