@@ -5,20 +5,33 @@ gRPC frame header and the serialized request) with the gRPC headers, and counts 
 HTTP 200 as a success, even when the trailers carry ``grpc-status`` ≠ 0. The caller
 therefore checks the status another way (one call with a real gRPC client, and the
 server's own pick counter against h2load's successes).
+
+``--rps`` is not a steady rate: h2load's timer fires at most every 10 ms
+(``rps_watcher.repeat = max(0.01, 1 / rps)`` in nghttp2's ``src/h2load.cc``) and then sends
+every request that has come due, at once. Four clients at 375 requests/s each send about
+15 requests together every 10 ms, and the last of them waits for the 14 before it: that,
+not the server, was most of the bench's p99 at half load (docs/benchmarks.md, "Where the p99
+goes"). ``paced`` spreads a rate over processes that each send at most one request per tick,
+started a fraction of a tick apart.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 #: Debian/Ubuntu package that provides h2load.
 PACKAGE = "nghttp2-client"
+#: The shortest period of h2load's ``--rps`` timer (see above), seconds.
+RPS_TICK = 0.01
 
 
 def grpc_frame(message: bytes) -> bytes:
@@ -144,7 +157,13 @@ def parse_output(text: str) -> H2loadResult:
 def parse_log(text: str, *, since_us: int = 0) -> tuple[list[float], int]:
     """Per-request latencies in seconds from ``--log-file`` (HTTP 200 only, started at or after
     ``since_us``), and the number of other lines (non-200 or malformed)."""
-    latencies: list[float] = []
+    timed, other = parse_log_timed(text, since_us=since_us)
+    return [seconds for _, seconds in timed], other
+
+
+def parse_log_timed(text: str, *, since_us: int = 0) -> tuple[list[tuple[int, float]], int]:
+    """``parse_log`` with each request's start (microseconds since the epoch)."""
+    latencies: list[tuple[int, float]] = []
     other = 0
     for line in text.splitlines():
         parts = line.split("\t")
@@ -162,5 +181,79 @@ def parse_log(text: str, *, since_us: int = 0) -> tuple[list[float], int]:
         if status != 200:
             other += 1
             continue
-        latencies.append(micros / 1e6)
+        latencies.append((start, micros / 1e6))
     return latencies, other
+
+
+def bunched(starts_us: Sequence[int], within_us: int = 100) -> float:
+    """The share of requests sent within ``within_us`` of the one before (all connections
+    together): about 1 - exp(-rate × 0.1 ms) for arrivals at random, far more in ticks."""
+    ordered = sorted(starts_us)
+    if len(ordered) < 2:
+        return 0.0
+    close = sum(1 for a, b in pairwise(ordered) if b - a <= within_us)
+    return close / (len(ordered) - 1)
+
+
+def paced_processes(rate: float) -> int:
+    """h2load processes that, sharing ``rate``, each send at most one request per tick."""
+    return max(1, math.ceil(rate * RPS_TICK))
+
+
+@dataclass(frozen=True)
+class PacedRun:
+    #: (start in µs since the epoch, seconds) of each answered request after the warm-up.
+    timed: list[tuple[int, float]]
+    #: Requests that failed, errored or were not HTTP 200.
+    bad: int
+    processes: int
+    rps: float
+
+
+def paced(
+    h2load: str,
+    url: str,
+    *,
+    body: Path,
+    headers: Sequence[str],
+    rate: float,
+    duration: float,
+    warm_up: float,
+    logs: Path,
+    cpus: str | None = None,
+) -> PacedRun:
+    """``rate`` requests/s, open loop, from ``paced_processes(rate)`` h2load processes of one
+    connection each, started ``RPS_TICK / n`` apart: requests leave one at a time instead of
+    in bunches every 10 ms (see above). ``logs``: a folder for their per-request logs."""
+    n = paced_processes(rate)
+    runs: list[tuple[subprocess.Popen[str], Path, float]] = []
+    for i in range(n):
+        log = logs / f"paced-{i}.log"
+        cmd = command(
+            h2load,
+            url,
+            body=body,
+            headers=headers,
+            duration=duration,
+            warm_up=warm_up,
+            clients=1,
+            streams=16,
+            rps=rate / n,
+            log_file=log,
+            cpus=cpus,
+        )
+        runs.append(
+            (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), log, time.time())
+        )
+        time.sleep(RPS_TICK / n)
+    timed: list[tuple[int, float]] = []
+    bad = 0
+    rps = 0.0
+    for proc, log, started in runs:
+        out, _ = proc.communicate(timeout=duration + warm_up + 60)
+        result = parse_output(out)
+        rps += result.rps
+        found, other = parse_log_timed(log.read_text(), since_us=int((started + warm_up) * 1e6))
+        timed += found
+        bad += other + result.failed + result.errored
+    return PacedRun(timed, bad, n, rps)

@@ -15,6 +15,9 @@ d. pick latency during a full routing-table reload vs idle;
 e. NOTIFY propagation from a publish commit to two routers;
 f. history flush rows/s; rebalance time at 100k accounts (bench/rebalance_scale.py).
 
+`--routers N` is a mode of its own instead: N routers against one database of 1M accounts
+(bench/multi_router.py).
+
 Each pair is repeated (default 3×, orders rotated) and medians reported. On a machine with
 two CPUs or more the server under test is pinned to CPU 0 and every load generator to
 CPU 1 with taskset, so client and server do not take turns on one core; PostgreSQL is
@@ -288,46 +291,59 @@ class Bench:
                 "same h2load body, same CPU pinning",
             )
         )
-        self.latency(router, select, sel)
+        self.latency(router, select, health, sel)
 
-    def latency(self, router: stack.ServerProcess, select: Path, max_rps: float) -> None:
+    def latency(self, router: stack.ServerProcess, select: Path, health: Path, max_rps: float) -> None:
+        """p99 at half the maximum, and grpc's own Health/Check at the same rate: its floor."""
         o = self.o
         rate = max(100.0, round(max_rps / 2, -2))
-        clients_n = 4
-        seconds = o.seconds * 2
-        found: dict[str, list[float]] = {"p50": [], "p99": [], "p99.9": []}
+        warm = 1.0
+        found: dict[str, dict[str, list[float]]] = {
+            n: {"p50": [], "p99": [], "p99.9": []} for n in ("select", "health")
+        }
+        bunched: list[float] = []
         other = 0
+        plan = [("select", SELECT, select), ("health", HEALTH, health)]
+        processes = h2load.paced_processes(rate)
         for rep in range(o.repeats):
-            log = self.tmp / f"latency-{rep}.log"
-            warm = 1.0
-            result, started = self.run_h2load(
-                router.target,
-                SELECT,
-                select,
-                seconds=seconds,
-                warm_up=warm,
-                clients=clients_n,
-                streams=64,
-                rps=rate / clients_n,
-                log_file=log,
-            )
-            lat, bad = h2load.parse_log(log.read_text(), since_us=int((started + warm) * 1e6))
-            other += bad + result.failed + result.errored
-            p = percentiles(lat, (50, 99, 99.9))
-            for q in found:
-                found[q].append(p.get(q, float("nan")))
-            _log(f"latency rep {rep + 1} at {rate:,.0f} req/s: p50 {p['p50'] * 1e3:.2f} p99 {p['p99'] * 1e3:.2f} ms")
+            for name, path, body in plan[rep % 2 :] + plan[: rep % 2]:
+                logs = self.tmp / f"latency-{name}-{rep}"
+                logs.mkdir()
+                run = h2load.paced(
+                    self.h2load,
+                    f"http://{router.target}{path}",
+                    body=body,
+                    headers=h2load.grpc_headers(self.key),
+                    rate=rate,
+                    duration=o.seconds,
+                    warm_up=warm,
+                    logs=logs,
+                    cpus=self.client_cpu,
+                )
+                other += run.bad
+                bunched.append(h2load.bunched([start for start, _ in run.timed]))
+                p = percentiles([seconds for _, seconds in run.timed], (50, 99, 99.9))
+                for q in found[name]:
+                    found[name][q].append(p.get(q, float("nan")))
+                _log(
+                    f"latency {name} rep {rep + 1} at {rate:,.0f} req/s: "
+                    f"p50 {p['p50'] * 1e3:.2f} p99 {p['p99'] * 1e3:.2f} ms"
+                )
         if other:
             self.error(f"latency runs: {other} failed or non-200 requests")
-        p50, p99, p999 = (median(found[q]) * 1e3 for q in ("p50", "p99", "p99.9"))
+        p50, p99, p999 = (median(found["select"][q]) * 1e3 for q in ("p50", "p99", "p99.9"))
+        h50, h99 = (median(found["health"][q]) * 1e3 for q in ("p50", "p99"))
         self.report.add(
             Figure(
-                f"Unary latency at {rate:,.0f} req/s open loop (½ of max)",
-                f"p50 {p50:.2f} ms · **p99 {p99:.2f} ms** · p99.9 {p999:.2f} ms",
-                {"rate": rate, **{k: v for k, v in found.items()}},
+                f"Unary latency at {rate:,.0f} req/s open loop (½ of max), and Health/Check at that rate",
+                f"p50 {p50:.2f} ms · **p99 {p99:.2f} ms** · p99.9 {p999:.2f} ms; "
+                f"grpc's floor, Health/Check: p50 {h50:.2f} ms · **p99 {h99:.2f} ms**",
+                {"rate": rate, **found["select"], "health": found["health"], "bunched": bunched},
                 "p99 ≤ 2 ms",
                 p99 <= 2.0,
-                f"h2load --rps, {clients_n} connections, {seconds:g} s each, per-request log; medians of {o.repeats}",
+                f"{processes} paced h2load processes of one connection (one request per 10 ms tick each: "
+                f"docs/benchmarks.md#where-the-p99-goes), {o.seconds:g} s each after {warm:g} s; "
+                f"{median(bunched):.0%} of requests sent within 0.1 ms of another; medians of {o.repeats}",
             )
         )
 
@@ -348,22 +364,33 @@ class Bench:
             self.error(f"serve --processes figures not measured: {exc}")
 
     def shapes(self, router: stack.ServerProcess) -> None:
+        from bench.processes import process_cpu_seconds  # it builds on this module
+
         o = self.o
         runs: dict[str, list[float]] = {"unary": [], "batch": [], "stream": []}
+        #: Picks per CPU-second of the router: what a busy machine's other processes take
+        #: from it changes the rates, far less this.
+        per_cpu: dict[str, list[float]] = {"unary": [], "batch": [], "stream": []}
         for rep in range(o.repeats):
             for mode in ("unary", "batch", "stream"):
+                cpu = process_cpu_seconds(router.proc.pid)
                 result = self.python_client(mode, router.target, o.seconds)
+                cpu = process_cpu_seconds(router.proc.pid) - cpu
                 runs[mode].append(float(result["picks_per_second"]))
+                per_cpu[mode].append(result["picks"] / cpu if cpu > 0 else float("nan"))
                 _log(f"{mode} rep {rep + 1}: {result['picks_per_second']:,.0f} picks/s")
         unary, batch, stream = (median(runs[m]) for m in ("unary", "batch", "stream"))
+        unary_cpu, batch_cpu = median(per_cpu["unary"]), median(per_cpu["batch"])
         self.report.add(
             Figure(
                 "SelectSendingIPBatch vs unary (Python grpc.aio client)",
                 f"{batch:,.0f} vs {unary:,.0f} picks/s = **{batch / unary:.1f}×**",
-                {"batch": runs["batch"], "unary": runs["unary"], "ratio": batch / unary},
+                {"batch": runs["batch"], "unary": runs["unary"], "ratio": batch / unary, "per_cpu": per_cpu},
                 "≥ 50×",
                 batch / unary >= 50,
-                "batches of 1,000, 4 in flight; unary 64 in flight; one client process on its own CPU",
+                "batches of 1,000, 4 in flight; unary 64 in flight; one client process on its own CPU; "
+                f"per router CPU-second {batch_cpu / unary_cpu:.1f}× ({1e6 / batch_cpu:.1f} µs a pick in a batch, "
+                f"{1e6 / unary_cpu:.0f} µs a unary call)",
             )
         )
         self.report.add(
@@ -587,9 +614,16 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--rebalance-accounts", type=int, help="accounts of the rebalance run (100,000; 20,000 quick)")
     parser.add_argument("--no-rebalance", action="store_true", help="skip the rebalance figure")
     parser.add_argument("--out", type=Path, help="folder for latest.md and latest.json (bench-results)")
+    parser.add_argument(
+        "--routers", type=int, help="instead: N routers against one database of 1M accounts (bench/multi_router.py)"
+    )
 
 
 def run_from_args(args: Any, command: str, echo: Callable[[str], None] = print) -> int:
+    if getattr(args, "routers", None):
+        from bench import multi_router  # it builds on this module
+
+        return multi_router.run_from_args(args, command, echo)
     options = Options.for_mode(
         args.quick,
         accounts=args.accounts,
@@ -605,7 +639,12 @@ def run_from_args(args: Any, command: str, echo: Callable[[str], None] = print) 
     except (h2load.H2loadMissing, wrk.WrkMissing) as exc:
         print(f"sendingip bench: {exc}", file=sys.stderr)
         return 2
-    md, js = report.write(options.out)
+    return write_report(report, options.out, echo)
+
+
+def write_report(report: Report, out: Path, echo: Callable[[str], None]) -> int:
+    """latest.md and latest.json into ``out``, the table to ``echo``; the exit status."""
+    md, js = report.write(out)
     echo(report.markdown())
     _log(f"written {md} and {js}")
     return 0

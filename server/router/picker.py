@@ -8,6 +8,7 @@ message, and answered by the same ``Engine``, whichever way it came in. Failures
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 
 import grpc
@@ -15,7 +16,7 @@ import grpc
 from server import validate
 from server.authz import Authorizer, Metadata
 from server.refusal import Refusal
-from server.router.engine import Answer, Engine, NotLoaded
+from server.router.engine import Answer, Engine, NotLoaded, Request
 from server.router.pick import NoGeneralPool
 from server.router.providers import ProviderTable
 from server.validate import RequestError, SelectRequest
@@ -64,20 +65,26 @@ class Picker:
             raise refusal(exc) from None
 
     def select_batch(self, metadata: Metadata | None, requests: Sequence[SelectRequest]) -> list[Answer]:
-        """All or nothing: the whole batch is checked and validated before anything is counted."""
-        denial = self.authorizer.check(metadata, "route", list({r.account_id for r in requests}))
+        """All or nothing: the whole batch is checked and validated before anything is counted.
+
+        The accounts go to the key check as a generator: a key for every account never
+        reads them, a key for some stops at the first it may not access. A batch makes some
+        ten thousand objects and no reference cycle, so the cyclic collector is paused
+        while it is answered (as the loader and the rebalancer do): its passes over them
+        were 5% of a batch's time."""
+        denial = self.authorizer.check(metadata, "route", (r.account_id for r in requests))
         if denial is not None:
             raise Refusal(*denial)
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             validate.batch_size(len(requests), self.max_batch, "requests")
-            providers = _providers(requests, self.providers)
-            choose = self.engine.choose
-            return [
-                choose(r.account_id, r.message_id, r.region, p, r.retry)
-                for r, p in zip(requests, providers, strict=True)
-            ]
+            return self.engine.choose_all(_validated(requests, self.providers))
         except PICK_ERRORS as exc:
             raise refusal(exc) from None
+        finally:
+            if collecting:
+                gc.enable()
 
 
 def _provider(request: SelectRequest, providers: ProviderTable, i: int, name: str) -> str:
@@ -90,10 +97,13 @@ def _provider(request: SelectRequest, providers: ProviderTable, i: int, name: st
         raise
 
 
-def _providers(requests: Sequence[SelectRequest], providers: ProviderTable) -> list[str]:
+def _validated(requests: Sequence[SelectRequest], providers: ProviderTable) -> list[Request]:
+    """Every request of a batch validated, as the engine takes them; a bad one raises the
+    ``RequestError`` of the first bad item, named ``requests[i].…``. One pass that reads each
+    field the engine needs once (a protobuf message makes a new str at every read)."""
     select_provider = validate.select_provider
     try:
-        return [select_provider(r, providers) for r in requests]
+        return [(r.account_id, r.message_id, r.region, select_provider(r, providers), r.retry) for r in requests]
     except RequestError:
         for i, r in enumerate(requests):
             _provider(r, providers, i, "requests")

@@ -24,7 +24,7 @@ from sendingip.v1 import router_pb2, router_pb2_grpc
 from server import validate
 from server.authz import Authorizer, Metadata
 from server.refusal import Refusal
-from server.router.engine import Engine, response
+from server.router.engine import Engine, batch_response, response
 from server.router.picker import Picker
 from server.router.providers import ProviderTable
 from server.validate import OUTCOME_COUNTS, RequestError
@@ -106,7 +106,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             answers = self.picker.select_batch(cast(Metadata, context.invocation_metadata()), request.requests)
         except Refusal as r:
             await context.abort(r.code, r.message)
-        return router_pb2.SelectSendingIPBatchResponse(responses=[response(a) for a in answers])
+        return batch_response(answers)
 
     async def SelectSendingIPStream(
         self, request_iterator: AsyncIterator[router_pb2.SelectSendingIPRequest], context: Context

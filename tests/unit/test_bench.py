@@ -82,6 +82,21 @@ def test_parse_log_keeps_200s_after_the_start() -> None:
     latencies, other = h2load.parse_log(log, since_us=2000)
     assert latencies == [0.0009, 0.002]
     assert other == 2  # the 503 and the garbage line
+    assert h2load.parse_log_timed(log, since_us=2000) == ([(2000, 0.0009), (3000, 0.002)], 2)
+
+
+def test_requests_sent_in_ticks_are_told_from_requests_sent_one_at_a_time() -> None:
+    ticks = [tick * 10_000 + i for tick in range(100) for i in range(15)]  # 15 at once every 10 ms
+    steady = list(range(0, 1_000_000, 667))  # one every 0.67 ms
+    assert h2load.bunched(ticks) > 0.9
+    assert h2load.bunched(steady) == 0.0
+    assert h2load.bunched([5]) == 0.0
+
+
+def test_a_paced_rate_gives_each_process_at_most_one_request_per_tick() -> None:
+    assert h2load.paced_processes(1650) == 17
+    assert 1650 / h2load.paced_processes(1650) * h2load.RPS_TICK <= 1
+    assert h2load.paced_processes(50) == 1
 
 
 def test_percentile_is_nearest_rank() -> None:
