@@ -90,12 +90,14 @@ async def add_ips(
         if added and state == "general":
             await routing_store.publish_general_pool(conn, region)
         if actor and (added or renamed):
+            changed = [a for a in wanted if a in added or names[a]]
             await audit.record(
                 conn,
                 actor=actor,
                 kind="AddIPs",
-                addresses=[str(a) for a in wanted if a in added or names[a]],
-                after={"region": region, "state": state, "hostnames": dict(renamed)},
+                addresses=[str(a) for a in changed],
+                # Every hostname the call set: of the addresses it added and of those present.
+                after={"region": region, "state": state, "hostnames": {str(a): names[a] for a in changed if names[a]}},
                 reason=f"added {len(added)} to region {region} as {state}; hostnames set on {len(renamed)} present",
             )
     return AddedIPs(added=len(added), already_present=present)

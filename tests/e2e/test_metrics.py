@@ -73,15 +73,40 @@ def test_serve_exports_rpc_latencies_the_rebalancers_run_and_the_counts(db_url: 
         server.stop()
 
 
-async def test_a_clusters_parent_sums_its_members_latency_histograms(
+async def test_a_clusters_parent_sums_its_members_latency_histograms_and_has_the_rebalancers(
     databases: DatabaseFactory, tmp_path: Path
 ) -> None:
     url = await databases.create()
-    key = create_key(url, "view")
-    env = sendingip_env(url, SENDINGIP_DATA_DIR=str(tmp_path), SENDINGIP_METRICS_LISTEN="127.0.0.1:0")
-    server = ServerProcess(env, ["--no-workers", "--processes", "2"])
+    key = create_key(url, "view,admin")
+    env = sendingip_env(
+        url,
+        SENDINGIP_DATA_DIR=str(tmp_path),
+        SENDINGIP_METRICS_LISTEN="127.0.0.1:0",
+        SENDINGIP_REBALANCE_INTERVAL="0.5",
+    )
+    server = ServerProcess(env, ["--processes", "2"])  # with the workers: the rebalancer runs in the parent
     try:
         server.wait_line(r"cluster serving listen=")
+        cli = sendingip_env(url, SENDINGIP_LISTEN=server.target, SENDINGIP_API_KEY=key)
+        run_cli(cli, "ips", "add", "--region", "eu-west", "--general", "192.0.2.1")
+        run_cli(cli, "ips", "add", "--region", "eu-west", "--inventory", "192.0.2.10")
+        run_cli(cli, "accounts", "create", "acme", "--region", "eu-west")
+        parent_port = server.wait_metrics_port()
+
+        def counted() -> bool:
+            text = scrape(parent_port)
+            return (
+                value(text, 'sendingip_accounts{management_type="general"}') == 1
+                and value(text, 'sendingip_ips{region="eu-west",state="free"}') == 1
+            )
+
+        wait_for(counted, timeout=30)
+        text = scrape(parent_port)
+        assert value(text, 'sendingip_ips{region="eu-west",state="general"}') == 1
+        assert (value(text, 'sendingip_rebalance_run_seconds_bucket{le="+Inf"}') or 0) >= 1
+        assert text.count("# TYPE sendingip_rebalance_run_seconds histogram") == 1
+        created = f'{HISTOGRAM}_count{{method="/sendingip.v1.Management/CreateAccount"}}'
+        assert value(text, created) == 1
         calls = 24
         for _ in range(calls):  # a connection each: the kernel spreads connections among the members
             with grpc.insecure_channel(server.target, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
@@ -94,7 +119,7 @@ async def test_a_clusters_parent_sums_its_members_latency_histograms(
         ]
         per_member = [value(scrape(p), series) or 0 for p in members]
         assert len(per_member) == 2 and sum(per_member) == calls, per_member
-        parent = scrape(server.wait_metrics_port())
+        parent = scrape(parent_port)
         assert value(parent, series) == calls
         assert value(parent, f'{HISTOGRAM}_bucket{{le="+Inf",method="/sendingip.v1.Management/ListAccounts"}}') == calls
         assert parent.count(f"# TYPE {HISTOGRAM} histogram") == 1

@@ -15,6 +15,7 @@ import grpc
 import pytest
 
 from sendingip.v1 import management_pb2, types_pb2
+from server.auth.store import create_key, revoke_key
 from store import audit
 from tests.support.management import Api, management_api
 from tests.support.routing import seed_region
@@ -130,6 +131,56 @@ async def test_a_refused_admin_call_leaves_no_event(api: Api) -> None:
         0
     ] == Code.FAILED_PRECONDITION
     assert await api.db.fetchval("SELECT count(*) FROM audit_events") == 0
+
+
+async def test_each_ip_call_delete_account_and_key_command_is_an_event_with_before_and_after(api: Api) -> None:
+    m = management_pb2
+    admin, cli = api.key_id("admin"), audit.cli_actor()
+    await api.db.execute("INSERT INTO accounts (account_id, region) VALUES ('acme', 'us-east')")
+    await add_history(api.db, "acme", 50_000)
+    assert (await rebalance(api.pool, D0)).failed == 0  # acme in Transition: a pool to assign to
+    await api.db.execute("DELETE FROM audit_events")
+    free = await api.db.fetchval("SELECT host(min(address)) FROM ip_addresses WHERE state = 'inventory'")
+    pool = await api.db.fetch("SELECT host(address) AS a FROM ip_addresses WHERE state = 'dedicated'")
+    general = "198.51.100.2"
+
+    purpose = types_pb2.IP_PURPOSE_GENERAL_POOL
+    add = m.AddIPsRequest(region="us-east", addresses=[general], purpose=purpose, hostnames=["mta2.example.com"])
+    await api.call("AddIPs", add)
+    await api.call("BlockIPs", m.BlockIPsRequest(addresses=[general], reason="listed on SBL"))
+    await api.call("UnblockIPs", m.UnblockIPsRequest(addresses=[general]))
+    await api.call("UnblockIPs", m.UnblockIPsRequest(addresses=[general]))  # not blocked: no event
+    await api.call("AssignIPs", m.AssignIPsRequest(account_id="acme", addresses=[free]))
+    await api.call("RemoveIPs", m.RemoveIPsRequest(addresses=[general]))
+    await api.call("DeleteAccount", m.DeleteAccountRequest(account_id="acme"))
+    await api.call("DeleteAccount", m.DeleteAccountRequest(account_id="acme"))  # deleted already: no event
+    new, _ = await create_key(api.db, ["view"], ["acme"], "dashboards", actor=cli)
+    await revoke_key(api.db, new.key_id, actor=cli)
+
+    events = list(reversed(await listed(api, List())))
+    assert [(e.kind, e.actor, e.account_id, list(e.addresses)) for e in events] == [
+        ("AddIPs", admin, "", [general]),
+        ("BlockIPs", admin, "", [general]),
+        ("UnblockIPs", admin, "", [general]),
+        ("AssignIPs", admin, "acme", [free]),
+        ("RemoveIPs", admin, "", [general]),
+        ("DeleteAccount", admin, "acme", sorted([free, *(r["a"] for r in pool)])),
+        ("CreateKey", cli, "", []),
+        ("RevokeKey", cli, "", []),
+    ]
+    changes = [change(e) for e in events]
+    assert changes[0] == (None, {"region": "us-east", "state": "general", "hostnames": {general: "mta2.example.com"}})
+    assert changes[1] == ({general: "general"}, {general: "blocked"}) and events[1].reason == "listed on SBL"
+    assert changes[2] == ({general: "blocked"}, {general: "unblocked"})
+    assert changes[3] == ({free: "free"}, {free: "assigned"})
+    assert changes[4] == ({general: "general"}, {general: "draining"})
+    assert changes[5][0] == {"management_type": "transition", "pool_id": "dedicated:acme"}
+    assert changes[5][1]["deleted"] is True
+    assert changes[6] == (
+        None,
+        {"key_id": new.key_id, "permissions": ["view"], "accounts": ["acme"], "description": "dashboards"},
+    )
+    assert changes[7] == ({"key_id": new.key_id, "revoked": False}, {"key_id": new.key_id, "revoked": True})
 
 
 # -- the rebalancer ---------------------------------------------------------------------------

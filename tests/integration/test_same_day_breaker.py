@@ -186,6 +186,8 @@ async def test_a_throttled_pair_rests_for_throttle_pause_minutes_and_others_are_
     until = rows[0]["until"]
     assert before + timedelta(minutes=15) <= until <= datetime.now(UTC) + timedelta(minutes=15)
     assert rows[0]["reason"] == "throttled by the provider (2 × 421/4.7.x): rests 15 min"
+    event = await db.fetchrow("SELECT actor, kind, account_id, addresses, reason FROM audit_events")
+    assert tuple(event.values()) == ("router", "breaker_throttle", "acme", [RESTED], rows[0]["reason"])
 
     start = 0
 
