@@ -8,6 +8,13 @@ and mailbox providers are drawn from the given lists and mix. Every second a pro
 goes to stderr; at the end a report gives latency percentiles, errors by status code,
 overflow and pool-type counts.
 
+What a run leaves in the router's database: by default nothing. Its picks go as retries
+(``retry``: answered by the same lookup and draw, but counted nowhere: no history, no use
+of today's warm-up limits, no account created for an id the router does not know), so a
+load test of a production router leaves its accounts and figures as they were. With
+``counted`` they are first picks, counted like real mail; the report then says what the
+run added (picks in today's history of which accounts) and how to remove it.
+
 Bounded: at most ``MAX_MTAS`` MTAs, ``MAX_RATE`` requests/s and ``MAX_DURATION`` seconds;
 each call has a deadline of ``call_timeout`` seconds, and the run waits at most that long
 for the last calls after the duration.
@@ -71,6 +78,8 @@ class LoadSpec:
     max_in_flight: int = 256
     call_timeout: float = 5.0
     seed: int = 1
+    #: First picks, counted into the history like real mail (else retries: counted nowhere).
+    counted: bool = False
 
     def check(self) -> None:
         if not 1 <= self.mtas <= MAX_MTAS:
@@ -93,6 +102,8 @@ class Tally:
     pool_types: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     in_flight: int = 0
+    #: Answered picks per account (what a counted run added to each account's history).
+    accounts: dict[str, int] = field(default_factory=dict)
 
     @property
     def error_count(self) -> int:
@@ -127,6 +138,7 @@ class LoadTest:
                 account_id=accounts[rng.randrange(len(accounts))],
                 message_id=f"<{self._run_id}.{mta}.{n}@loadtest>",
                 region=self.spec.region,
+                retry=not self.spec.counted,
             )
             if provider in DOMAINS:
                 request.recipient_domain = DOMAINS[provider]
@@ -148,6 +160,7 @@ class LoadTest:
         else:
             seconds = self.clock() - t0
             t.ok += 1
+            t.accounts[request.account_id] = t.accounts.get(request.account_id, 0) + 1
             t.latencies.append(seconds)
             self._window.append(seconds)
             if response.overflow:
@@ -231,6 +244,8 @@ class LoadTest:
             "overflow": t.overflow,
             "pool_types": dict(sorted(t.pool_types.items())),
             "latency_seconds": lat,
+            "counted": self.spec.counted,
+            "counted_accounts": dict(sorted(t.accounts.items())) if self.spec.counted else {},
         }
 
 
@@ -251,8 +266,30 @@ def format_report(result: dict[str, Any]) -> str:
         f"  latency  p50 {ms('p50')}  p90 {ms('p90')}  p99 {ms('p99')}  p99.9 {ms('p99.9')}  max {ms('max')}",
         f"  errors   {errors}",
         f"  overflow {result['overflow']:,} ({overflow_pct:.2f}% of answers)   pools: {pools}",
+        f"  left     {left_behind(result)}",
     ]
     return "\n".join(lines)
+
+
+#: Account ids a counted run's report names in full; more are counted.
+NAMED_ACCOUNTS = 10
+
+
+def left_behind(result: dict[str, Any]) -> str:
+    """What the run added to the router's database, in words."""
+    if not result.get("counted"):
+        return "nothing: the picks went as retries (answered alike, counted nowhere)"
+    accounts: dict[str, int] = result.get("counted_accounts", {})
+    if not accounts:
+        return "nothing: no pick was answered"
+    names = ", ".join(list(accounts)[:NAMED_ACCOUNTS]) + (
+        f" and {len(accounts) - NAMED_ACCOUNTS} more" if len(accounts) > NAMED_ACCOUNTS else ""
+    )
+    return (
+        f"{sum(accounts.values()):,} picks counted into today's history of {len(accounts)} accounts ({names}), "
+        "using today's warm-up limits like real mail; an id the router did not know became a General account "
+        "at its next history flush: `sendingip accounts delete ID --yes` removes one (its history ages out with the window)"
+    )
 
 
 def account_list(accounts: str | None, count: int | None, prefix: Sequence[str] = ()) -> tuple[str, ...]:

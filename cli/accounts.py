@@ -15,6 +15,7 @@ from cli import client, output
 from cli.paging import every_page, page_of
 from cli.status import account_header
 from sendingip.v1 import management_pb2, types_pb2
+from server import account_facts
 from server.proto_enums import MANAGEMENT_TYPE_TO_PROTO
 from store.accounts import ACCOUNT_MODES
 
@@ -89,7 +90,7 @@ def list_command(args: argparse.Namespace) -> int:
                 output.MANAGEMENT_TYPE_LABELS.get(a.management_type, "-"),
                 output.percent(a.transition_progress_percent) if a.transition_started_on else "-",
                 output.percent(a.dedicated_share_percent),
-                f"{a.dedicated_ip_count}/{a.required_ips}",
+                account_facts.dedicated_ips_cell(a, "/"),
                 output.number(a.volume_30d),
                 "yes" if a.warmup_paused else "",
             )

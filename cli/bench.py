@@ -37,7 +37,11 @@ def register(subparsers: Any) -> None:
         help="simulated MTAs at a target rate against a running router, with live progress",
         description="N concurrent MTAs ask TARGET for IPs at RATE requests/s in all, for DURATION seconds.",
     )
-    load.add_argument("--target", default=os.environ.get("SENDINGIP_LISTEN", "127.0.0.1:50051"), help="HOST:PORT")
+    load.add_argument(
+        "--target",
+        metavar="HOST:PORT",
+        help="the router (default: SENDINGIP_LISTEN, else a local server's, else 127.0.0.1:50051)",
+    )
     load.add_argument("--key", default=os.environ.get("SENDINGIP_API_KEY"), help="route key (SENDINGIP_API_KEY)")
     load.add_argument("--mtas", type=int, default=10, help="concurrent simulated MTAs, each with its connection")
     load.add_argument("--rate", type=float, default=1000, help="target requests per second, all MTAs together")
@@ -48,6 +52,12 @@ def register(subparsers: Any) -> None:
     load.add_argument("--provider-mix", default="google=50,microsoft=30,other=20", help="provider=weight,…")
     load.add_argument("--region", default="", help="region for accounts the router does not know")
     load.add_argument("--max-in-flight", type=int, default=256, help="outstanding calls per MTA before skipping")
+    load.add_argument(
+        "--counted",
+        action="store_true",
+        help="send first picks, counted into the history like real mail (default: retries, which leave nothing; "
+        "the report says what a counted run added)",
+    )
     load.add_argument("--json", action="store_true", help="print the final report as JSON")
     load.set_defaults(func=loadtest_command)
 
@@ -60,11 +70,12 @@ def bench_command(args: argparse.Namespace) -> int:
 
 def loadtest_command(args: argparse.Namespace) -> int:
     from bench.loadtest import LoadSpec, LoadTest, account_list, format_report, parse_mix
+    from cli.client import server_address
     from cli.runtime import run_async
 
     try:
         spec = LoadSpec(
-            target=args.target,
+            target=args.target or server_address(argparse.Namespace(), os.environ),
             key=args.key,
             mtas=args.mtas,
             rate=args.rate,
@@ -73,6 +84,7 @@ def loadtest_command(args: argparse.Namespace) -> int:
             provider_mix=tuple(parse_mix(args.provider_mix)),
             region=args.region,
             max_in_flight=args.max_in_flight,
+            counted=args.counted,
         )
         test = LoadTest(spec)
     except ValueError as exc:

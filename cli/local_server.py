@@ -83,7 +83,13 @@ def _read(path: Path) -> dict[str, object]:
     return found if isinstance(found, dict) else {}
 
 
-def _alive(pid: object) -> bool:
+def running_pid(data_dir: Path) -> int | None:
+    """The pid of the server that wrote ``data_dir``'s address file, while it runs."""
+    pid = _read(data_dir / SERVER_FILE).get("pid")
+    return pid if isinstance(pid, int) and alive(pid) else None
+
+
+def alive(pid: object) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
@@ -106,7 +112,7 @@ def find_grpc(env: Mapping[str, str], cwd: Path | None = None) -> str | None:
     for folder in folders:
         record = _read(folder / SERVER_FILE)
         grpc = record.get("grpc")
-        if isinstance(grpc, str) and _alive(record.get("pid")):
+        if isinstance(grpc, str) and alive(record.get("pid")):
             return _reachable(grpc)
     return None
 

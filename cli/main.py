@@ -18,6 +18,7 @@ from store.config import ConfigError
 COMMAND_MODULES = (
     "cli.migrate",
     "cli.serve",
+    "cli.reset",
     "cli.worker",
     "cli.keys",
     "cli.status",

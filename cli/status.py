@@ -7,6 +7,7 @@ from typing import Any
 
 from cli import client, output
 from sendingip.v1 import management_pb2, types_pb2
+from server import account_facts
 
 HEADERS = (
     "IP address",
@@ -50,8 +51,8 @@ def account_header(account: types_pb2.Account) -> str:
         first += f"  ·  Transition progress: {output.percent(account.transition_progress_percent)}"
     if account.management_type != types_pb2.MANAGEMENT_TYPE_GENERAL or account.dedicated_share_percent:
         first += f"  ·  Dedicated share: {output.percent(account.dedicated_share_percent)}"
-    if account.transition_started_on:
-        first += f"  ·  Since: {account.transition_started_on}"
+    for label, day in account_facts.dates(account):
+        first += f"  ·  {label}: {day}"
     if account.warmup_paused:
         first += "  ·  Warm-up: PAUSED"
     if account.mode and account.mode != "auto":
@@ -61,7 +62,7 @@ def account_header(account: types_pb2.Account) -> str:
         f"30-day volume: {output.number(account.volume_30d)}"
         f"  ·  Peak day: {output.number(account.peak_daily_volume_30d)}"
         f"  ·  Active days: {account.active_days_30d}"
-        f"  ·  Dedicated IPs: {account.dedicated_ip_count} of {account.required_ips} required"
+        f"  ·  Dedicated IPs: {account_facts.dedicated_ips(account)}"
     )
     lines.append(f"Reason: {account.reason or '-'}")
     return "\n".join(lines)

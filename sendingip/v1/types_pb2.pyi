@@ -72,7 +72,7 @@ class SendingIP(_message.Message):
     def __init__(self, address: _Optional[str] = ..., region: _Optional[str] = ..., pool_id: _Optional[str] = ..., pool_type: _Optional[_Union[PoolType, str]] = ..., status: _Optional[_Union[IpStatus, str]] = ..., warmup_percent: _Optional[float] = ..., traffic_share_percent: _Optional[float] = ..., daily_limit: _Optional[int] = ..., sent_today: _Optional[int] = ..., assigned_on: _Optional[str] = ...) -> None: ...
 
 class Account(_message.Message):
-    __slots__ = ("account_id", "region", "management_type", "transition_started_on", "transition_progress_percent", "dedicated_share_percent", "volume_30d", "peak_daily_volume_30d", "active_days_30d", "required_ips", "dedicated_ip_count", "warmup_paused", "reason", "mode")
+    __slots__ = ("account_id", "region", "management_type", "transition_started_on", "transition_progress_percent", "dedicated_share_percent", "volume_30d", "peak_daily_volume_30d", "active_days_30d", "required_ips", "dedicated_ip_count", "warmup_paused", "reason", "mode", "dedicated_on")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     MANAGEMENT_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +87,7 @@ class Account(_message.Message):
     WARMUP_PAUSED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
+    DEDICATED_ON_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     region: str
     management_type: ManagementType
@@ -101,7 +102,8 @@ class Account(_message.Message):
     warmup_paused: bool
     reason: str
     mode: str
-    def __init__(self, account_id: _Optional[str] = ..., region: _Optional[str] = ..., management_type: _Optional[_Union[ManagementType, str]] = ..., transition_started_on: _Optional[str] = ..., transition_progress_percent: _Optional[float] = ..., dedicated_share_percent: _Optional[float] = ..., volume_30d: _Optional[int] = ..., peak_daily_volume_30d: _Optional[int] = ..., active_days_30d: _Optional[int] = ..., required_ips: _Optional[int] = ..., dedicated_ip_count: _Optional[int] = ..., warmup_paused: _Optional[bool] = ..., reason: _Optional[str] = ..., mode: _Optional[str] = ...) -> None: ...
+    dedicated_on: str
+    def __init__(self, account_id: _Optional[str] = ..., region: _Optional[str] = ..., management_type: _Optional[_Union[ManagementType, str]] = ..., transition_started_on: _Optional[str] = ..., transition_progress_percent: _Optional[float] = ..., dedicated_share_percent: _Optional[float] = ..., volume_30d: _Optional[int] = ..., peak_daily_volume_30d: _Optional[int] = ..., active_days_30d: _Optional[int] = ..., required_ips: _Optional[int] = ..., dedicated_ip_count: _Optional[int] = ..., warmup_paused: _Optional[bool] = ..., reason: _Optional[str] = ..., mode: _Optional[str] = ..., dedicated_on: _Optional[str] = ...) -> None: ...
 
 class DailyVolume(_message.Message):
     __slots__ = ("account_id", "day", "mailbox_provider", "ip", "count")

@@ -9,6 +9,7 @@ from typing import Any
 import jinja2
 
 from sendingip.v1 import types_pb2
+from server import account_facts
 from server.proto_enums import IP_STATUS_TO_PROTO, MANAGEMENT_TYPE_TO_PROTO, POOL_TYPE_TO_PROTO
 from store import labels
 from store.accounts import ACCOUNT_MODES
@@ -49,6 +50,9 @@ _ENV.globals.update(
     ACCOUNT_MODES=ACCOUNT_MODES,
     TRANSITION=types_pb2.MANAGEMENT_TYPE_TRANSITION,
     GENERAL=types_pb2.MANAGEMENT_TYPE_GENERAL,
+    account_dates=account_facts.dates,
+    dedicated_ips=account_facts.dedicated_ips,
+    dedicated_ips_cell=account_facts.dedicated_ips_cell,
 )
 
 

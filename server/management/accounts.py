@@ -37,12 +37,13 @@ def int32(n: int) -> int:
 def account_message(row: Mapping[str, Any]) -> types_pb2.Account:
     """An ``Account`` from a ``mgmt_account`` row; figures the rebalancer has not written read 0."""
     figures = AccountFigures.from_json(row["figures"])
-    started = row["transition_started_on"]
+    started, dedicated = row["transition_started_on"], row["dedicated_on"]
     return types_pb2.Account(
         account_id=row["account_id"],
         region=row["region"],
         management_type=MANAGEMENT_TYPE_TO_PROTO[row["management_type"]],
         transition_started_on=started.isoformat() if started else "",
+        dedicated_on=dedicated.isoformat() if dedicated else "",
         transition_progress_percent=figures.transition_progress_percent,
         dedicated_share_percent=figures.dedicated_share_percent,
         volume_30d=int64(figures.volume_30d),

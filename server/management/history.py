@@ -7,23 +7,24 @@ an IP that is or was in the account's dedicated pool or in its region's general 
 from today's history of each IP, whoever's it is, so a count imported for another
 tenant's IP would use up that tenant's day. For the same reason a row for today or later
 may name only an IP in the account's pool *now* (an IP the account had last month may be
-another tenant's today), and no row may be later than tomorrow (UTC; a day of slack for
-senders east of Greenwich): history is about the past. Any admin key is bound by this,
-scoped or not.
+another tenant's today), and a row's day must be one the system keeps
+(``store/history_range.py``): no later than tomorrow (UTC; a day of slack for senders east
+of Greenwich), no older than the policy's window plus a margin (the rebalancer would drop it).
+Any admin key is bound by this, scoped or not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 import asyncpg
 
 from sendingip.v1 import types_pb2
 from server import validate
 from server.management.errors import InvalidArgument
-from store import audit, queries
+from store import audit, history_range, queries
 
 #: Rows per call; the CLI sends 5,000 at a time. Bounded by the gRPC message size too.
 MAX_ROWS_PER_CALL = 100_000
@@ -45,22 +46,29 @@ class Volumes:
     ips: dict[tuple[str, str], NamedIP] = field(default_factory=dict)
 
 
-def parse_volumes(volumes: Sequence[types_pb2.DailyVolume], providers: Collection[str], today: date) -> Volumes:
+def parse_volumes(
+    volumes: Sequence[types_pb2.DailyVolume], providers: Collection[str], today: date, window_days: int
+) -> Volumes:
     """Every row validated (the error names the row and the field); a key given twice
     keeps its last count, as two imports of it in a row would. ``providers`` are the
-    policy's mailbox providers: history for another would never be used."""
+    policy's mailbox providers: history for another would never be used; ``window_days``
+    its ``history_window_days``, which bounds the days accepted."""
     if not volumes:
         raise InvalidArgument("volumes must hold at least one row")
     if len(volumes) > MAX_ROWS_PER_CALL:
         raise InvalidArgument(f"volumes: at most {MAX_ROWS_PER_CALL} rows per call, got {len(volumes)}")
-    latest = today + timedelta(days=1)
+    accepted = history_range.accepted_days(today, window_days)
     parsed = Volumes()
     for i, v in enumerate(volumes):
         name = f"volumes[{i}]"
         account = validate.account_id(v.account_id, f"{name}.account_id")
         day = validate.day(v.day, f"{name}.day")
-        if day > latest:
-            raise InvalidArgument(f"{name}.day {v.day} is in the future: history goes up to {latest} (UTC)")
+        if day not in accepted:
+            when = "is in the future" if day > accepted.last else "is older than the history kept"
+            raise InvalidArgument(
+                f"{name}.day {v.day} {when}: days from {accepted} are accepted (history_window_days "
+                f"{window_days} + {history_range.MARGIN_DAYS} days back, up to tomorrow)"
+            )
         # History exported from elsewhere may spell a provider "Google ": folded here, at
         # the door, before the one rule every door applies.
         spelled = v.mailbox_provider.strip().lower()
@@ -116,8 +124,8 @@ async def import_history(conn: asyncpg.Connection, volumes: Sequence[types_pb2.D
     """Validate every row, then write them in one statement; the number of keys written.
     ``today`` is the server's UTC day."""
     q = queries.load()
-    providers = await conn.fetchval(q["mgmt_mailbox_providers"])
-    parsed = parse_volumes(volumes, providers, today)
+    settings = await conn.fetchrow(q["mgmt_history_policy"])
+    parsed = parse_volumes(volumes, settings["mailbox_providers"], today, settings["history_window_days"])
     await check_pools(conn, parsed.ips)
     keys = list(parsed.rows)
     await conn.execute(

@@ -1,7 +1,8 @@
 -- The Management API (server/management): status reads and operator writes.
 
 -- name: mgmt_account
-SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.warmup_paused, a.mode, a.reason,
+SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.dedicated_on, a.warmup_paused,
+       a.mode, a.reason,
        a.figures::text AS figures,
        (SELECT count(*) FROM pools p
         JOIN ip_addresses i ON i.pool_id = p.pool_id AND i.state = 'dedicated' AND i.blocked_reason IS NULL
@@ -16,7 +17,8 @@ WHERE a.account_id = $1 AND a.deleted_at IS NULL
 -- name: mgmt_list_accounts
 -- Keyset pagination on account_id: $4 is the last id of the previous page ('' first).
 -- $1 region and $2 management_type filter when not ''; $3 limits to a key's accounts.
-SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.warmup_paused, a.mode, a.reason,
+SELECT a.account_id, a.region, a.management_type, a.transition_started_on, a.dedicated_on, a.warmup_paused,
+       a.mode, a.reason,
        a.figures::text AS figures,
        (SELECT count(*) FROM pools p
         JOIN ip_addresses i ON i.pool_id = p.pool_id AND i.state = 'dedicated' AND i.blocked_reason IS NULL
@@ -127,6 +129,10 @@ ORDER BY i.address
 
 -- name: mgmt_mailbox_providers
 SELECT mailbox_providers FROM policy
+
+-- name: mgmt_history_policy
+-- What ImportHistory checks rows against: the providers, and the window that bounds their days.
+SELECT mailbox_providers, history_window_days FROM policy
 
 -- name: mgmt_history_ip_pools
 -- For each (account $1, IP $2) an ImportHistory call names: the account's region (NULL

@@ -135,9 +135,15 @@ def test_cli_errors_are_one_clean_line_and_a_non_zero_exit(served: tuple[ServerP
     result = cli.run("policy", "set", "general_threshold_30d=900000", check=False)
     assert result.returncode == 1 and "policy.general_threshold_30d" in result.stderr
     bad = tmp_path / "bad.csv"
-    bad.write_text("account_id,day,mailbox_provider,ip,count\nacme,2026-01-01,google,,5\nacme,2026-13-01,google,,5\n")
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)  # a day the history keeps
+    bad.write_text(f"account_id,day,mailbox_provider,ip,count\nacme,{yesterday},google,,5\nacme,2026-13-01,google,,5\n")
     result = cli.run("history", "import", str(bad), check=False)
     assert result.returncode != 0 and "line 3" in result.stderr and "day" in result.stderr, result.stderr
+    old = bad.with_name("old.csv")  # a day the rebalancer would drop: the range is in the message
+    old.write_text("account_id,day,mailbox_provider,ip,count\nacme,1970-01-01,google,,5\n")
+    result = cli.run("history", "import", str(old), check=False)
+    assert result.returncode != 0 and "line 2" in result.stderr, result.stderr
+    assert "1970-01-01 is older than the history kept: days from" in result.stderr
     result = cli.run("status", "acme", "--server", "127.0.0.1:1", "--timeout", "2", check=False)
     assert result.returncode == 1 and result.stderr.startswith(("error: UNAVAILABLE", "error: DEADLINE_EXCEEDED"))
 

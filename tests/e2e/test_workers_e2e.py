@@ -1,8 +1,9 @@
 """Sixty simulated days with the real processes.
 
 A router started as a user would (`sendingip serve --no-workers`), `sendingip worker
---once --as-of D` for each day, history fed through ImportHistory, outcomes through
-ReportOutcomes, and the routed split observed through real picks. The days simulated lie
+--once --as-of D` for each day, history written as ImportHistory writes it (its query:
+ImportHistory itself refuses days older than the history kept, and these lie months back),
+outcomes through ReportOutcomes, and the routed split observed through real picks. The days simulated lie
 in the past, so the router's own counts (on the real today) never enter their windows;
 the observation picks are sent as retries, which are answered exactly like first picks
 but neither counted nor held against today's limits.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -111,21 +113,14 @@ def test_sixty_days_of_warm_up_scale_out_scale_in_and_a_held_ramp(world: tuple[s
                 management_pb2.CreateAccountRequest(account_id=account, region="us-east"), metadata=metadata
             )
         # 30 days of history from before sendingip (sending IP unknown).
-        mgmt.ImportHistory(
-            management_pb2.ImportHistoryRequest(
-                volumes=[
-                    types_pb2.DailyVolume(
-                        account_id=account,
-                        day=str(d0 + timedelta(days=o)),
-                        mailbox_provider=p,
-                        count=int(volume(account, o) * share),
-                    )
-                    for account in accounts
-                    for o in range(-30, 0)
-                    for p, share in MIX.items()
-                ]
-            ),
-            metadata=metadata,
+        _import_history(
+            db_url,
+            [
+                (d0 + timedelta(days=o), account, "", p, int(volume(account, o) * share))
+                for account in accounts
+                for o in range(-30, 0)
+                for p, share in MIX.items()
+            ],
         )
 
         timeline: dict[str, list[Day]] = defaultdict(list)
@@ -134,7 +129,7 @@ def test_sixty_days_of_warm_up_scale_out_scale_in_and_a_held_ramp(world: tuple[s
             day = d0 + timedelta(days=offset)
             _rebalance(db_url, day)
             version = _wait_for_latest_version(router, metadata, db_url)
-            imports: list[types_pb2.DailyVolume] = []
+            imports: list[tuple[date, str, str, str, int]] = []
             outcomes: list[types_pb2.Outcome] = []
             for account in accounts:
                 table = mgmt.ListSendingIPs(management_pb2.ListSendingIPsRequest(account_id=account), metadata=metadata)
@@ -156,11 +151,7 @@ def test_sixty_days_of_warm_up_scale_out_scale_in_and_a_held_ramp(world: tuple[s
                     by_provider[provider] += n
                 for (ip, provider), n in observed.items():
                     count = int(volume(account, offset) * MIX[provider] * n / by_provider[provider])
-                    imports.append(
-                        types_pb2.DailyVolume(
-                            account_id=account, day=str(day), mailbox_provider=provider, ip=ip, count=count
-                        )
-                    )
+                    imports.append((day, account, ip, provider, count))
                     if account == "spiky" and ip not in GENERAL_IPS and offset in SPIKE_DAYS:
                         outcomes.append(
                             types_pb2.Outcome(
@@ -172,7 +163,7 @@ def test_sixty_days_of_warm_up_scale_out_scale_in_and_a_held_ramp(world: tuple[s
                                 bounced=count * 7 // 100,
                             )
                         )
-            mgmt.ImportHistory(management_pb2.ImportHistoryRequest(volumes=imports), metadata=metadata)
+            _import_history(db_url, imports)
             if outcomes:
                 router.ReportOutcomes(router_pb2.ReportOutcomesRequest(outcomes=outcomes), metadata=metadata)
             for address, state in _ip_states(db_url):
@@ -247,6 +238,26 @@ def _rebalance(db_url: str, day: date) -> None:
     assert "failed=0" in result.stdout, result.stdout
 
 
+def _import_history(db_url: str, rows: list[tuple[date, str, str, str, int]]) -> None:
+    """(day, account, ip, provider, count) rows, set as ImportHistory sets them."""
+    import asyncio
+
+    import asyncpg
+
+    from store import queries
+
+    async def write() -> None:
+        conn = await asyncpg.connect(db_url)
+        try:
+            await conn.execute(
+                queries.load()["mgmt_import_history"], *(list(column) for column in zip(*rows, strict=True))
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(write())
+
+
 def _entry_versions(db_url: str) -> dict[str, int]:
     rows = _psql(db_url, "SELECT key || '|' || version FROM routing_entries WHERE kind = 'account'")
     return {key: int(version) for key, version in (r.split("|") for r in rows)}
@@ -295,6 +306,7 @@ def _observe(
         for _ in range(round(SAMPLE * share)):
             requests.append(pick_request(f"{day}-{n}", account, DOMAINS[provider], retry=True))
             n += 1
+    _until_leased(router, metadata, requests)
     seen = Counter[tuple[str, str]]()
     for start in range(0, len(requests), 1000):
         batch = router.SelectSendingIPBatch(
@@ -305,6 +317,26 @@ def _observe(
             assert not response.overflow
             seen[(response.ip, response.mailbox_provider)] += 1
     return seen
+
+
+def _until_leased(
+    router: router_pb2_grpc.RouterStub,
+    metadata: tuple[tuple[str, str], ...],
+    requests: list[router_pb2.SelectSendingIPRequest],
+) -> None:
+    """The router leases a warming pair's allowance on its first pick of the day (budget
+    leasing): until the grant arrives, one round trip to PostgreSQL, those picks overflow.
+    Ask (uncounted) until one message per provider is answered without overflow."""
+    probes = list({r.mailbox_provider or r.recipient_domain: r for r in requests}.values())
+    deadline = datetime.now(UTC) + timedelta(seconds=15)
+    while any(
+        r.overflow
+        for r in router.SelectSendingIPBatch(
+            router_pb2.SelectSendingIPBatchRequest(requests=probes), metadata=metadata
+        ).responses
+    ):
+        assert datetime.now(UTC) < deadline, "the router got no lease for a warming pair in 15 s"
+        time.sleep(0.05)
 
 
 def _first(days: list[Day], predicate: object) -> int:

@@ -30,6 +30,7 @@ async def test_loadtest_and_h2load_against_a_real_router(db_url: str, tmp_path: 
             duration=1.5,
             accounts=tuple(seed.account_id(i) for i in range(200)),
             provider_mix=(("google", 50), ("microsoft", 30), ("fastmail", 0), ("other", 20)),
+            counted=True,  # first picks, as the router's counters below see them
         )
         before = await asyncio.to_thread(router.picks)
         result = await LoadTest(spec, progress=None).run()

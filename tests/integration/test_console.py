@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from cli.status import HEADERS as STATUS_HEADERS
 from server.auth.store import create_key, revoke_key
 from server.console import session
 from tests.support.console import Browserless, csrf_of, seed
@@ -49,6 +50,12 @@ async def stack(db: asyncpg.Connection, db_url: str, tmp_path: Path) -> AsyncIte
     keys = [await make(["view", "admin"]), await make(["view"]), await make(["route"]), await make(["view"], ["other"])]
     async with http_stack(db_url, tmp_path) as server:
         yield Stack(server, dedicated_ip, *keys)
+
+
+def _headers(html: str, table_id: str) -> list[str]:
+    """The text of the header cells of the table ``table_id``."""
+    head = html.split(f'id="{table_id}"', 1)[1].split("</thead>", 1)[0]
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<th[^>]*>(.*?)</th>", head, re.S)]
 
 
 def _cells(html: str, table_id: str) -> list[list[str]]:
@@ -105,9 +112,14 @@ async def test_the_account_page_shows_the_seed_table_its_reason_and_charts(stack
     page = await c.get("/console/accounts/acme")
     assert page.status == 200, page.text
     rows = {row[0]: row for row in _cells(page.text, "sending-ips")}
+    assert _headers(page.text, "sending-ips") == list(STATUS_HEADERS)  # the table of `sendingip status`
     assert rows[stack.dedicated_ip][1:5] == ["us-east", "dedicated:acme", "Dedicated", "In Progress"]
     assert rows["192.0.2.1"][1:4] == ["us-east", "general:us-east", "General"]
     assert re.search(r'id="management-type">Transition<', page.text)
+    # The date is the Transition's start, said so (a bare "Since" read as Dedicated since).
+    assert re.search(r"<span>Transition started</span>\d{4}-\d\d-\d\d<", page.text)
+    assert "<span>Since</span>" not in page.text
+    assert re.search(r"<span>Dedicated IPs</span>\d+ of \d+ required", page.text)
     reason = re.search(r'id="reason">([^<]+)<', page.text)
     assert reason and reason[1].strip() not in ("", "-")
     charts = re.findall(r'<svg class="chart"[^>]* data-provider="([^"]+)"', page.text)

@@ -491,6 +491,11 @@ async def test_import_history_sets_not_adds_so_importing_twice_changes_nothing(a
         ({"count": 2**62}, "volumes[1].count: must be at most 1,000,000,000"),
         # History is about the past: up to tomorrow (UTC), TODAY being 2026-03-10.
         ({"day": "2026-03-12"}, "volumes[1].day 2026-03-12 is in the future"),
+        # ... and back to the window (30 days) plus the 7 the rebalancer keeps: 1970 and
+        # 2099 were accepted, and the message says which days are.
+        ({"day": "2099-01-01"}, "volumes[1].day 2099-01-01 is in the future: days from 2026-02-01 to 2026-03-11"),
+        ({"day": "1970-01-01"}, "volumes[1].day 1970-01-01 is older than the history kept: days from 2026-02-01"),
+        ({"day": "2026-01-31"}, "volumes[1].day 2026-01-31 is older than the history kept"),
     ],
 )
 async def test_import_history_rejects_a_bad_row_naming_it_and_writes_nothing(

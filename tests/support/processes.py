@@ -113,10 +113,12 @@ def admin_key(server: ServerProcess) -> str:
     return match[1]
 
 
-def run_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """``sendingip ARGS`` as an operator types it, with ``env``; never a traceback, and with
-    ``check`` exit code 0."""
-    result = subprocess.run([SENDINGIP, *args], env=env, capture_output=True, text=True, timeout=60)
+def run_cli(
+    env: dict[str, str], *args: str, check: bool = True, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``sendingip ARGS`` as an operator types it, with ``env`` (in folder ``cwd``); never a
+    traceback, and with ``check`` exit code 0."""
+    result = subprocess.run([SENDINGIP, *args], env=env, capture_output=True, text=True, timeout=60, cwd=cwd)
     assert "Traceback" not in result.stderr, result.stderr
     if check:
         assert result.returncode == 0, (args, result.stdout, result.stderr)

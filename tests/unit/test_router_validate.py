@@ -176,7 +176,7 @@ def _import(**fields: object) -> Volumes:
     """ImportHistory's checks (the Management door) on one row."""
     row: dict[str, object] = {"account_id": "acme", "day": "2026-03-01", "mailbox_provider": "google", "count": 1}
     row.update(fields)
-    return parse_volumes([types_pb2.DailyVolume(**row)], POLICY_PROVIDERS, TODAY)  # type: ignore[arg-type]
+    return parse_volumes([types_pb2.DailyVolume(**row)], POLICY_PROVIDERS, TODAY, 30)  # type: ignore[arg-type]
 
 
 def _report(**fields: object) -> tuple[date, str, str, str]:

@@ -75,11 +75,11 @@ def _second_ip(line: Timeline) -> tuple[int, list[str]]:
     assert "Active" not in line.reasons[added]
     address = next(text.split()[1] for i, text in line.events if i == added and text.startswith("assigned"))
     clauses = (part for r in line.reasons[added + 1 : added + 40] for part in r.split("; "))
-    return added, [c for c in clauses if c.startswith(f"{address} In Progress: stage")]
+    return added, [c for c in clauses if c.startswith(f"{address} In Progress: ")]
 
 
 def _shares(warming: list[str]) -> list[float]:
-    return [float(r.split("In Progress: stage ")[1].split(", ")[1].split("%")[0]) for r in warming]
+    return [float(r.split("planned share ")[1].removesuffix("%")) for r in warming]
 
 
 def test_growing_account_later_gains_an_ip_that_ramps_the_same_way(growing: Result) -> None:

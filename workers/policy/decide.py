@@ -44,7 +44,6 @@ from workers.policy.warmup import (
     day_limit,
     evaluate_pair,
     judge_day,
-    longest_warm_stage,
     percent,
     settled_pairs,
     warm_stage,
@@ -389,7 +388,7 @@ def _conclude(run: _Run, days: list[DayHistory]) -> Decision:
     figures = compute_figures(
         run.day, policy, run.management, run.stats, run.required, ips, stages, routes, run.carrying, settled
     )
-    _describe(run, figures)
+    _describe(run, figures, settled)
     if run.management == "dedicated":
         run.notes.extend(_shared_providers(run, days, routes))
     if account.mode == "frozen":
@@ -426,7 +425,7 @@ def _conclude(run: _Run, days: list[DayHistory]) -> Decision:
     )
 
 
-def _describe(run: _Run, figures: AccountFigures) -> None:
+def _describe(run: _Run, figures: AccountFigures, settled: frozenset[tuple[str, str]]) -> None:
     """The headline of an account that stayed in Transition or Dedicated."""
     if any(isinstance(a, ChangeManagementType) for a in run.actions):
         return
@@ -438,12 +437,20 @@ def _describe(run: _Run, figures: AccountFigures) -> None:
         )
     elif run.management == "dedicated":
         run.notes.insert(0, f"Dedicated: {_ips(figures.dedicated_ip_count)}")
-        warm = longest_warm_stage(run.policy)
         run.notes.extend(
-            f"{row.address} In Progress: stage {row.min_stage}/{warm}, {row.traffic_share_percent:.1f}% of the traffic"
+            _warming(run, row.address, row.traffic_share_percent, settled)
             for row in figures.ips
             if row.status == "in_progress"
         )
+
+
+def _warming(run: _Run, address: str, share_percent: float, settled: frozenset[tuple[str, str]]) -> str:
+    """An In Progress IP of a Dedicated pool: the providers still warming on it, each at
+    its stage (one cold provider is not the whole IP), and its planned share."""
+    cold = [p for p in run.carrying if (address, p) not in settled]
+    stages = ", ".join(f"{p} at stage {run.pair_map[(address, p)].stage}/{warm_stage(run.policy, p)}" for p in cold)
+    rest = " (the other providers warm enough)" if len(cold) < len(run.carrying) else ""
+    return f"{address} In Progress: {stages}{rest}, planned share {share_percent:.1f}%"
 
 
 def _shared_providers(run: _Run, days: list[DayHistory], routes: Mapping[str, ProviderRoute]) -> list[str]:

@@ -42,6 +42,12 @@ class PairEvent:
     #: The stage after that day.
     stage: int
 
+    def describe(self) -> str:
+        """One readable line, e.g. ``warm-up of 192.0.2.1 for google on 2026-03-04: held at
+        stage 4 (bounce 7.1% ≥ 5%)``; the rebalancer logs it."""
+        done = {"hold": "held at", "step_back": "stepped back to", "advance": "advanced to"}[self.verdict]
+        return f"warm-up of {self.address} for {self.provider} on {self.day}: {done} stage {self.stage} ({self.detail})"
+
 
 def warm_stage(policy: Policy, provider: str) -> int:
     """The stage at which a pair of ``provider`` is warm: past its provider's schedule."""
