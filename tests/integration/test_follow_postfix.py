@@ -65,12 +65,15 @@ class Stack:
 
 @pytest.fixture
 def stack(db_url: str, tmp_path: Path) -> Iterator[Stack]:
-    server = ServerProcess(sendingip_env(db_url, SENDINGIP_METRICS_LISTEN="0"), ["--no-workers"])
+    stack = Stack(
+        ServerProcess(sendingip_env(db_url, SENDINGIP_METRICS_LISTEN="0"), ["--no-workers"]), db_url, "", tmp_path
+    )
     try:
-        server.wait_listening()
-        yield Stack(server, db_url, create_key(db_url, "route"), tmp_path)
+        stack.server.wait_listening()
+        stack.key = create_key(db_url, "route")
+        yield stack
     finally:
-        server.stop()
+        stack.server.stop()  # the one running now: a test may have started another
 
 
 def client_line(qid: str, user: str) -> str:
