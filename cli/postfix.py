@@ -6,9 +6,8 @@ holds in any state (an inventory IP gets its transport before the rebalancer ass
 it, so an assignment never needs master.cf to change), after a comment header with the
 main.cf settings that go with them.
 
-The IPs come from PostgreSQL directly, like ``sendingip keys``: no Management call lists
-every IP of every state yet, and an operator writes this file while setting a machine
-up, often before the server runs. The formatting is pure (``master_cf``) and the names
+The IPs come from PostgreSQL directly, like ``sendingip keys``: an operator writes this
+file while setting a machine up, often before the server runs (``ListIPs`` needs one). The formatting is pure (``master_cf``) and the names
 come from ``server.adapters.postfix_names``, which the door and ``outcomes
 follow-postfix`` use too, so the three agree.
 """

@@ -14,7 +14,7 @@ row at its next run: that is when a change takes effect.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import asyncpg
@@ -52,6 +52,16 @@ def policy_message(row: Mapping[str, Any]) -> types_pb2.Policy:
         updated_by=row["updated_by"],
         updated_at=row["updated_at"].isoformat(),
     )
+
+
+def scoped(message: types_pb2.Policy, scope: Collection[str] | None) -> types_pb2.Policy:
+    """``message`` as a key limited to the accounts of ``scope`` may read it: only their
+    ``account_overrides`` (the other accounts' ids are not its to see); all with no scope."""
+    if scope is not None:
+        kept = [o for o in message.account_overrides if o.account_id in scope]
+        del message.account_overrides[:]
+        message.account_overrides.extend(kept)
+    return message
 
 
 def merged(current: Mapping[str, Any], update: types_pb2.Policy) -> dict[str, Any]:

@@ -101,7 +101,13 @@ class ManagementServicer(management_pb2_grpc.ManagementServicer):
         return await self._call(context, "ListAccounts", "view", (), work)
 
     async def GetPolicy(self, request: management_pb2.GetPolicyRequest, context: Context) -> types_pb2.Policy:
-        return await self._call(context, "GetPolicy", "view", (), policy.get_policy)
+        caller = self.access.caller(_metadata(context))
+        scope = caller.accounts if caller is not None else None
+
+        async def work(conn: asyncpg.Connection) -> types_pb2.Policy:
+            return policy.scoped(await policy.get_policy(conn), scope)
+
+        return await self._call(context, "GetPolicy", "view", (), work)
 
     # -- writes (admin) ----------------------------------------------------------------
 

@@ -204,6 +204,18 @@ async def test_update_policy_sets_replaces_and_removes_account_overrides(api: Ap
     assert json.loads(audit[-1]["p"])["account_overrides"] == {"acme": {"max_ips_per_account": 2}}
 
 
+async def test_a_key_scoped_to_some_accounts_reads_only_their_overrides(api: Api) -> None:
+    override = types_pb2.AccountOverride
+    await overrides(
+        api, override(account_id="acme", max_ips_per_account=2), override(account_id="big", max_ips_per_account=3)
+    )
+    scoped = await api.call("GetPolicy", management_pb2.GetPolicyRequest(), "view_acme")
+    assert [o.account_id for o in scoped.account_overrides] == ["acme"]  # "big" is not its to see
+    full = await api.call("GetPolicy", management_pb2.GetPolicyRequest(), "view")
+    assert [o.account_id for o in full.account_overrides] == ["acme", "big"]
+    assert scoped.max_ips_per_account == full.max_ips_per_account  # the rest is the same
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
