@@ -26,6 +26,8 @@ class Figure:
     #: ``True``/``False`` when there is a target, ``None`` when the figure is informative.
     met: bool | None = None
     note: str = ""
+    #: The issue whose goal this figure measures (e.g. ``"16"``): listed again under the table.
+    issue: str = ""
 
     @property
     def verdict(self) -> str:
@@ -74,9 +76,21 @@ class Report:
         met = sum(1 for f in self.figures if f.met is True)
         targeted = sum(1 for f in self.figures if f.met is not None)
         lines += ["", f"Targets met: {met} of {targeted}."]
+        lines += self.goals_by_issue()
         if self.errors:
             lines += ["", "Errors and warnings:", ""] + [f"* {e}" for e in self.errors]
         return "\n".join(lines) + "\n"
+
+    def goals_by_issue(self) -> list[str]:
+        """The figures that measure an issue's goals, each measured value beside its goal."""
+        issues = sorted({f.issue for f in self.figures if f.issue})
+        lines: list[str] = []
+        for issue in issues:
+            lines += ["", f"Issue {issue}'s goals, measured in this run:", ""]
+            for f in self.figures:
+                if f.issue == issue:
+                    lines.append(f"* {f.name}: {f.value} — goal {f.target or '—'}: {f.verdict}")
+        return lines
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)

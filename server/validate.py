@@ -114,13 +114,28 @@ def mailbox_provider(value: str, known: Collection[str], field: str = "mailbox_p
 
 def select_provider(request: SelectRequest, providers: ProviderTable, prefix: str = "") -> str:
     """Validate a SelectSendingIPRequest; returns its mailbox provider."""
-    account_id(request.account_id, prefix + "account_id")
-    message_id(request.message_id, prefix + "message_id")
-    if request.region:
-        region(request.region, prefix + "region")
-    if request.mailbox_provider:
-        return mailbox_provider(request.mailbox_provider, providers.providers, prefix + "mailbox_provider")
-    domain = request.recipient_domain
+    return select_fields(
+        request.account_id,
+        request.message_id,
+        request.region,
+        request.mailbox_provider,
+        request.recipient_domain,
+        providers,
+        prefix,
+    )
+
+
+def select_fields(
+    account: str, message: str, region_name: str, provider: str, domain: str, providers: ProviderTable, prefix: str = ""
+) -> str:
+    """``select_provider`` for fields already read: a batch reads each field of a protobuf
+    item once (every read of a string field makes a new str) and validates the values."""
+    account_id(account, prefix + "account_id")
+    message_id(message, prefix + "message_id")
+    if region_name:
+        region(region_name, prefix + "region")
+    if provider:
+        return mailbox_provider(provider, providers.providers, prefix + "mailbox_provider")
     if not domain:
         raise RequestError(prefix + "recipient_domain", "required unless mailbox_provider is set")
     if len(domain) > _MAX_DOMAIN or _SPACE.search(domain) is not None:

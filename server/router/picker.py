@@ -100,11 +100,17 @@ def _provider(request: SelectRequest, providers: ProviderTable, i: int, name: st
 def _validated(requests: Sequence[SelectRequest], providers: ProviderTable) -> list[Request]:
     """Every request of a batch validated, as the engine takes them; a bad one raises the
     ``RequestError`` of the first bad item, named ``requests[i].…``. One pass that reads each
-    field the engine needs once (a protobuf message makes a new str at every read)."""
-    select_provider = validate.select_provider
+    field once (a protobuf message makes a new str at every read of a string field)."""
+    check = validate.select_fields
+    out: list[Request] = []
+    append = out.append
     try:
-        return [(r.account_id, r.message_id, r.region, select_provider(r, providers), r.retry) for r in requests]
+        for r in requests:
+            account, message, region = r.account_id, r.message_id, r.region
+            provider = check(account, message, region, r.mailbox_provider, r.recipient_domain, providers)
+            append((account, message, region, provider, r.retry))
     except RequestError:
         for i, r in enumerate(requests):
             _provider(r, providers, i, "requests")
         raise
+    return out

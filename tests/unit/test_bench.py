@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import array
 import json
+import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from bench import doors, h2load, wrk
+from bench import doors, h2load, schedstat, wrk
 from bench.doorbench import rotated
 from bench.loadtest import LoadSpec, account_list, format_report, parse_mix
 from bench.report import Figure, Report
@@ -124,6 +126,40 @@ def test_report_marks_targets_met_and_not_met() -> None:
     assert "| flush | 100 rows/s | — | — |" in text
     assert "Targets met: 1 of 2." in text
     assert '"met": false' in report.to_json()
+
+
+def test_report_lists_an_issues_goals_under_the_table_each_beside_its_value() -> None:
+    report = Report(command="make bench")
+    report.add(Figure("Batch vs unary", "30,000 vs 1,000 picks/s = **30.0×**", {}, "≥ 50×", False, issue="16"))
+    report.add(Figure("History flush", "30,000 rows/s"))
+    report.add(Figure("Rebalance of 20,000 accounts", "9.0 s", {}, "≤ 30 s at 100,000", None, issue="16"))
+    md = report.markdown()
+    goals = md[md.index("Issue 16's goals") :]
+    assert "* Batch vs unary: 30,000 vs 1,000 picks/s = **30.0×** — goal ≥ 50×: **not met**" in goals
+    assert "* Rebalance of 20,000 accounts: 9.0 s — goal ≤ 30 s at 100,000: —" in goals
+    assert "History flush" not in goals
+    assert "Issue" not in Report(figures=[Figure("History flush", "1 rows/s")]).markdown()
+
+
+def test_schedstat_share_is_per_second_of_the_run() -> None:
+    before = schedstat.Sample(at=10.0, ran_ns=1_000_000_000, waited_ns=0, cpu_busy=100.0)
+    after = schedstat.Sample(at=12.0, ran_ns=2_200_000_000, waited_ns=400_000_000, cpu_busy=101.8)
+    share = schedstat.share(before, after)
+    assert share.server_cpu == pytest.approx(0.6)
+    assert share.waited_ms_per_s == pytest.approx(200.0)
+    assert share.others_cpu == pytest.approx(0.3)
+    # Tick rounding cannot make others' use negative; an unknown CPU stays unknown.
+    assert schedstat.share(before, replace(after, cpu_busy=101.1)).others_cpu == 0.0
+    assert math.isnan(schedstat.share(before, replace(after, cpu_busy=math.nan)).others_cpu)
+
+
+def test_schedstat_reads_this_process() -> None:
+    import os
+
+    ran, waited = schedstat.read_process(os.getpid())
+    assert ran > 0 and waited >= 0
+    assert schedstat.read_cpu_busy("0") > 0
+    assert math.isnan(schedstat.read_cpu_busy("no-such-cpu"))
 
 
 def test_provider_mix_and_accounts() -> None:

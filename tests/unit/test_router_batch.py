@@ -9,9 +9,10 @@ from datetime import date
 import grpc
 import pytest
 
+from sendingip.v1.router_pb2 import SelectSendingIPBatchResponse
 from server.authz import AllowAll
 from server.refusal import Refusal
-from server.router.engine import Engine, batch_response, response
+from server.router.engine import Answer, Engine, batch_response, response
 from server.router.history_buffer import HistoryBuffer
 from server.router.limits import SECONDS_PER_DAY, SECONDS_PER_HOUR, DailyLimits
 from server.router.picker import Picker
@@ -89,6 +90,18 @@ def test_the_batch_response_carries_every_answer_in_order() -> None:
     engine = _engine(Clock(DAY * SECONDS_PER_DAY))
     answers = engine.choose_all(_requests())
     assert list(batch_response(answers).responses) == [response(a) for a in answers]
+
+
+def test_the_batch_response_is_exact_for_long_and_many_distinct_answers() -> None:
+    """An answer over 127 bytes (a two-byte length on the wire) and thousands of distinct
+    answers come out field for field, and an empty batch is an empty response."""
+    long_pool = Answer("2001:db8::1", "p" * 200, 2, 3, "google", 7, True)
+    answers = [
+        long_pool,
+        *(Answer(f"10.0.{i // 250}.{i % 250}", "general", 1, 1, "other", i, False) for i in range(5000)),
+    ]
+    assert list(batch_response(answers + answers[:3]).responses) == [response(a) for a in answers + answers[:3]]
+    assert batch_response([]) == SelectSendingIPBatchResponse()
 
 
 def _picker(engine: Engine) -> Picker:
