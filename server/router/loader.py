@@ -7,6 +7,12 @@ not stalled.
 Every entry of a page is applied before ``table.version`` moves past it, and each
 entry is swapped in whole, so a pick sees an entry either old or new, never mixed.
 
+Every sync first reads the database's clock (``routing_clock``). Below the table's version
+it can only have gone back: a failover to an asynchronous replica that lost the last
+commits, or a restore. New entries would then reuse versions the table has passed, so the
+loader reloads the whole table from version 0 (a warning says why) and drops the entries
+the database no longer has.
+
 A NOTIFY only wakes the poller early; the poll every ``poll_interval`` seconds catches
 anything a lost connection or a missed notification would have delayed. Every sync also
 reads the pairs the same-day breaker rests (rule 11, ``rests``), which a trip NOTIFYs too.
@@ -92,6 +98,9 @@ class Loader:
         self.reloads = 0
         self.errors = 0
         self._outage = Outage(log, "routing table sync")
+        #: During a whole reload (the clock went back), the (kind, key) read so far: kept
+        #: across a failed sync, so the one that completes the reload still drops the rest.
+        self._reloading: set[tuple[str, str]] | None = None
 
     @property
     def busy(self) -> bool:
@@ -99,45 +108,18 @@ class Loader:
         return self._lock.locked()
 
     async def sync(self) -> int:
-        """Apply every entry newer than the table's version; returns how many changed."""
+        """Apply every entry newer than the table's version; returns how many changed.
+
+        When the database's clock is below the table's version, reload every entry instead."""
         async with self._lock:
             started = time.monotonic()
             table = self.table
-            changed = 0
-            sql = queries.load()["router_entries_page"]
-            # Before the first load no pick can be answered: nothing to rest for.
-            pacer = Pacer(self.slice_seconds, self.rest_seconds if table.loaded else 0.0)
-            gc_was_enabled = gc.isenabled()
-            progress_at = started + PROGRESS_EVERY
-            try:
-                while True:
-                    async with asyncio.timeout(QUERY_TIMEOUT), self.pool.acquire() as conn:
-                        rows = await conn.fetch(sql, table.version, self.page_size)
-                    self.last_sync = now = time.monotonic()
-                    if now >= progress_at:
-                        progress_at = now + PROGRESS_EVERY
-                        log.info(
-                            "routing table reload in progress entries=%d version=%d seconds=%.0f",
-                            changed,
-                            table.version,
-                            now - started,
-                        )
-                    if len(rows) == self.page_size and gc_was_enabled:
-                        # A big reload allocates millions of long-lived objects: the collector's
-                        # full passes over them would stall picks for 100+ ms. Entries hold no
-                        # cycles, so nothing is lost by pausing it; see the freeze below.
-                        gc.disable()
-                    for r in rows:
-                        changed += apply_entry(table, r["kind"], r["key"], r["version"], r["entry"])
-                        await pacer.pause()
-                    if rows:
-                        table.version = max(table.version, rows[-1]["version"])
-                    if len(rows) < self.page_size:
-                        break
-            finally:
-                if gc_was_enabled and not gc.isenabled():
-                    gc.freeze()  # the new table is long-lived: out of the collector's way
-                    gc.enable()
+            await self._rewind_if_clock_went_back()
+            seen = self._reloading
+            changed = await self._read_entries(started, seen)
+            if seen is not None:
+                changed += self._drop_unseen(seen)
+                self._reloading = None
             table.loaded = True
             at = self._now()
             async with asyncio.timeout(QUERY_TIMEOUT), self.pool.acquire() as conn:
@@ -159,6 +141,79 @@ class Loader:
             if self.on_synced is not None:
                 self.on_synced(changed, self.last_reload_seconds)
             return changed
+
+    async def _rewind_if_clock_went_back(self) -> None:
+        """When the database's clock is below the table's version, reset the version to 0
+        and start collecting the (kind, key) read back (``_reloading``)."""
+        table = self.table
+        if not table.version:
+            return
+        async with asyncio.timeout(QUERY_TIMEOUT), self.pool.acquire() as conn:
+            clock = int(await conn.fetchval(queries.load()["routing_latest_version"]))
+        if clock >= table.version:
+            return
+        log.warning(
+            "routing clock %d is below the table's version %d: the database lost commits "
+            "(failover to an asynchronous replica, or a restore); reloading the whole table",
+            clock,
+            table.version,
+        )
+        table.version = 0
+        self._reloading = set()
+
+    def _drop_unseen(self, seen: set[tuple[str, str]]) -> int:
+        """After a whole reload: drop the entries the database no longer has."""
+        table = self.table
+        gone = [kind_key for kind_key in table.raw if kind_key not in seen]
+        for kind, key in gone:
+            del table.raw[(kind, key)]
+            (table.accounts if kind == "account" else table.regions).pop(key, None)
+        if gone:
+            log.warning("routing entries dropped: no longer in the database entries=%d", len(gone))
+        return len(gone)
+
+    async def _read_entries(self, started: float, seen: set[tuple[str, str]] | None) -> int:
+        """Apply every entry newer than the table's version, page by page (paced); adds
+        each (kind, key) read to ``seen`` when given. Returns how many were good."""
+        table = self.table
+        changed = 0
+        sql = queries.load()["router_entries_page"]
+        # Before the first load no pick can be answered: nothing to rest for.
+        pacer = Pacer(self.slice_seconds, self.rest_seconds if table.loaded else 0.0)
+        gc_was_enabled = gc.isenabled()
+        progress_at = started + PROGRESS_EVERY
+        try:
+            while True:
+                async with asyncio.timeout(QUERY_TIMEOUT), self.pool.acquire() as conn:
+                    rows = await conn.fetch(sql, table.version, self.page_size)
+                self.last_sync = now = time.monotonic()
+                if now >= progress_at:
+                    progress_at = now + PROGRESS_EVERY
+                    log.info(
+                        "routing table reload in progress entries=%d version=%d seconds=%.0f",
+                        changed,
+                        table.version,
+                        now - started,
+                    )
+                if len(rows) == self.page_size and gc_was_enabled:
+                    # A big reload allocates millions of long-lived objects: the collector's
+                    # full passes over them would stall picks for 100+ ms. Entries hold no
+                    # cycles, so nothing is lost by pausing it; see the freeze below.
+                    gc.disable()
+                for r in rows:
+                    changed += apply_entry(table, r["kind"], r["key"], r["version"], r["entry"])
+                    if seen is not None:
+                        seen.add((r["kind"], r["key"]))
+                    await pacer.pause()
+                if rows:
+                    table.version = max(table.version, rows[-1]["version"])
+                if len(rows) < self.page_size:
+                    break
+        finally:
+            if gc_was_enabled and not gc.isenabled():
+                gc.freeze()  # the new table is long-lived: out of the collector's way
+                gc.enable()
+        return changed
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
