@@ -4,6 +4,8 @@ with the query plan of the window aggregation and the process's peak memory.
     python -m bench.rebalance_scale --accounts 100000
     python -m bench.rebalance_scale --accounts 1000000 --first-only   # what `make bench` runs, once
 
+Beside a git revision's rebalancer, on copies of one seeded database: bench/rebalance_compare.py.
+
 Uses SENDINGIP_DATABASE_URL's server when set, else an embedded PostgreSQL in a temporary
 folder; either way it works in a database of its own, dropped afterwards.
 """
@@ -22,6 +24,8 @@ import uuid
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 from store import queries
 from store.database import connect, create_pool, with_database
@@ -62,24 +66,7 @@ async def run(server_url: str, accounts: int, inventory: int, *, first_only: boo
     url = with_database(server_url, name)
     try:
         async with connect(url) as conn:
-            await apply_migrations(conn)
-            t = time.perf_counter()
-            # The day partitions exist before the history is written, as they do in service
-            # (each run creates the days ahead): the seed does not land in DEFAULT.
-            await conn.execute(
-                "SELECT history_partition_ensure(t, d::date) FROM unnest(ARRAY['daily_history', 'daily_outcomes']) t, "
-                "generate_series($1::date, $2::date, interval '1 day') d",
-                DAY - timedelta(days=37),
-                DAY + timedelta(days=partitions.AHEAD_DAYS + 1),
-            )
-            sql = (
-                SEED.replace("$ACCOUNTS", str(accounts))
-                .replace("$INVENTORY", str(inventory))
-                .replace("$DAY", DAY.isoformat())
-            )
-            await conn.execute(sql)
-            seed_seconds = time.perf_counter() - t
-            rows = await conn.fetchval("SELECT count(*) FROM daily_history")
+            seed_seconds, rows = await seed(conn, accounts, inventory)
             if first_only:
                 plan_rows = []
             else:
@@ -118,6 +105,25 @@ async def run(server_url: str, accounts: int, inventory: int, *, first_only: boo
     finally:
         async with connect(server_url) as admin:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def seed(conn: asyncpg.Connection, accounts: int, inventory: int) -> tuple[float, int]:
+    """Migrate an empty database and seed it; returns the seconds it took and the history rows."""
+    await apply_migrations(conn)
+    t = time.perf_counter()
+    # The day partitions exist before the history is written, as they do in service
+    # (each run creates the days ahead): the seed does not land in DEFAULT.
+    await conn.execute(
+        "SELECT history_partition_ensure(t, d::date) FROM unnest(ARRAY['daily_history', 'daily_outcomes']) t, "
+        "generate_series($1::date, $2::date, interval '1 day') d",
+        DAY - timedelta(days=37),
+        DAY + timedelta(days=partitions.AHEAD_DAYS + 1),
+    )
+    sql = (
+        SEED.replace("$ACCOUNTS", str(accounts)).replace("$INVENTORY", str(inventory)).replace("$DAY", DAY.isoformat())
+    )
+    await conn.execute(sql)
+    return time.perf_counter() - t, int(await conn.fetchval("SELECT count(*) FROM daily_history"))
 
 
 def _report(report: Any) -> dict[str, Any]:

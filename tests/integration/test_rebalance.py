@@ -271,3 +271,29 @@ async def test_a_fresh_region_of_new_general_ips_routes_equally(db: asyncpg.Conn
     await rebalance(pool, D0)
     entry = await _region_entry(db, "eu-west")
     assert entry.addresses == ("192.0.2.7", "192.0.2.8") and entry.weights == ()
+
+
+async def test_accounts_to_apply_from_many_chunks_are_all_applied_while_later_chunks_are_decided(
+    db: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
+    """Chunks of 1, two applying connections kept from one account to the next: each chunk
+    is written while the next is read and decided; each account over the threshold gets
+    its pool, the others only their figures, and the run counts each once."""
+    await _seed(db, inventory=5)
+    big = [f"big{i}" for i in range(5)]
+    accounts = sorted([*big, "small0", "small1"])
+    await db.execute("INSERT INTO accounts (account_id, region) SELECT unnest($1::text[]), 'us-east'", accounts)
+    for account in accounts:
+        await add_history(db, account, D0 - timedelta(days=30), 30, 50_000 if account in big else 1_000)
+
+    report = await rebalance(pool, D0, chunk_accounts=1, apply_concurrency=2)
+
+    assert (report.accounts, report.applied, report.unchanged, report.failed) == (7, 5, 2, 0)
+    rows = await db.fetch("SELECT account_id, management_type, last_decided_on FROM accounts ORDER BY account_id")
+    assert [(r["account_id"], r["management_type"], r["last_decided_on"]) for r in rows] == [
+        (a, "transition" if a in big else "general", D0) for a in accounts
+    ]
+    owners = await db.fetch(
+        "SELECT p.account_id FROM ip_addresses i JOIN pools p USING (pool_id) WHERE p.pool_type = 'dedicated' ORDER BY 1"
+    )
+    assert [r["account_id"] for r in owners] == big  # one IP each, none shared

@@ -25,7 +25,7 @@ from datetime import date, timedelta
 
 import asyncpg
 
-from store import audit, queries, routing_store
+from store import audit, history_range, queries, routing_store
 from store.outage import UNREACHABLE
 from store.policy_columns import policy_from_columns
 from store.routing_entry import AccountRoute
@@ -39,17 +39,17 @@ from workers.policy import (
     PoolIP,
     ReleaseToQuarantine,
     StartDrain,
-    days_in_window,
     decide,
-    summarize,
 )
 from workers.policy.modes import wants_pool
+from workers.policy.window import WindowStats
 from workers.rebalance import audit_events, partitions, rows
 
 log = logging.getLogger(__name__)
 
-#: Days of history kept beyond the window (late imports, operators looking back).
-PRUNE_MARGIN_DAYS = 7
+#: Days of history kept beyond the window (late imports, operators looking back); the
+#: same range bounds ImportHistory (``store/history_range.py``).
+PRUNE_MARGIN_DAYS = history_range.MARGIN_DAYS
 FIGURES_BATCH = 5000
 #: Accounts read and decided at a time: a run's memory is one chunk's, not all accounts'.
 CHUNK_ACCOUNTS = 10_000
@@ -132,7 +132,9 @@ async def rebalance(
                 break
             decided = _decide_chunk(policy, chunk, day, report, stop)
             if storing is not None:
+                waited = time.perf_counter()
                 await storing
+                _add_phase(report, "wait_for_writes", waited)
             # PostgreSQL writes this chunk while this process reads and decides the next:
             # the two take turns on neither the same core nor the same account.
             storing = asyncio.create_task(
@@ -142,7 +144,9 @@ async def rebalance(
                 progress(report.accounts, max(total, report.accounts))
             after = None if chunk.final else chunk.last
         if storing is not None:
+            waited = time.perf_counter()
             await storing
+            _add_phase(report, "wait_for_writes", waited)
     finally:
         if storing is not None and not storing.done():  # the loop failed: the writes under way finish
             await asyncio.wait([storing])
@@ -154,7 +158,7 @@ async def rebalance(
         report.seconds = time.perf_counter() - started
         return report  # pruning can wait for the next run
 
-    await partitions.drop_before(pool, day - timedelta(days=policy.history_window_days + PRUNE_MARGIN_DAYS))
+    await partitions.drop_before(pool, history_range.kept_from(day, policy.history_window_days))
     async with pool.acquire() as conn:
         await conn.execute(q["worker_prune_flushes"], PRUNE_MARGIN_DAYS)
         report.audit_events_pruned = await audit.prune(conn, policy.audit_retention_days)
@@ -292,7 +296,7 @@ def _decide_all(
         account_pairs = chunk.pairs.get(account.account_id, [])
         own = policy.for_account(account.account_id)  # its overrides (SPEC §2, v2)
         decision = decide(own, account, account_pairs, window, (), day)
-        if _only_figures_changed(decision, account, account_pairs, rows.stored_route(row), own, window, day):
+        if _only_figures_changed(decision, account, account_pairs, rows.stored_route(row), own):
             figures.append((account.account_id, decision.reason, decision.figures.to_json()))
         else:
             to_apply.append((account.account_id, window))
@@ -374,26 +378,29 @@ def _only_figures_changed(
     pairs: Sequence[PairState],
     stored: AccountRoute | None,
     policy: Policy,
-    window: Sequence[DayHistory],
-    day: date,
 ) -> bool:
     """True when storing ``decision`` would change nothing but figures and reason."""
     if decision.actions or decision.account != account or set(decision.pairs) != set(pairs):
         return False
-    if _wants_ips(policy, decision, window, day):
+    if _wants_ips(policy, decision):
         return False
     return not _route_changed(stored, decision)
 
 
-def _wants_ips(policy: Policy, decision: Decision, window: Sequence[DayHistory], day: date) -> bool:
+def _wants_ips(policy: Policy, decision: Decision) -> bool:
     """The decision was made without inventory and would take IPs if there were some.
-    ``policy`` is the account's own (``Policy.for_account``)."""
+    ``policy`` is the account's own (``Policy.for_account``). The window's figures are the
+    decision's (``compute_figures`` copies them from the ``WindowStats`` ``decide`` made):
+    summarizing the window again cost ~6% of a run's Python time (py-spy, 100k)."""
     figures, account = decision.figures, decision.account
     if figures.required_ips <= figures.dedicated_ip_count or account.paused or account.mode == "frozen":
         return False
     if account.management_type != "general":
         return True
-    return wants_pool(policy, account.mode, summarize(policy, days_in_window(policy, window, day)))
+    stats = WindowStats(
+        figures.volume_30d, figures.peak_daily_volume_30d, figures.active_days_30d, figures.expected_volume
+    )
+    return wants_pool(policy, account.mode, stats)
 
 
 def _route_changed(stored: AccountRoute | None, decision: Decision) -> bool:
@@ -434,22 +441,37 @@ async def _apply_all(
     """Apply accounts on ``concurrency`` connections at once. Accounts are independent:
     each transaction locks its own row, claims inventory with SKIP LOCKED and takes the
     routing clock last, so they neither deadlock nor share an IP. Once ``stop`` is set,
-    the transactions under way commit and no other begins."""
+    the transactions under way commit and no other begins. Each worker keeps its
+    connection from one account to the next (a pool's release resets the session: a
+    round trip per account saved), and takes a fresh one after a failure that closed it."""
     queue = iter(work)
     unreachable: list[BaseException] = []
 
     async def apply_from_queue() -> None:
-        for account_id, window in queue:
-            if stop.is_set() or unreachable:
-                return
+        while not (stop.is_set() or unreachable):
             try:
-                await _apply_account(pool, policy, account_id, window, day, report)
-                report.applied += 1
+                async with pool.acquire() as conn:
+                    if await apply_on(conn):
+                        return
             except UNREACHABLE as exc:  # PostgreSQL is away, not this account wrong: the run ends
                 unreachable.append(exc)  # every next account would fail the same way
+
+    async def apply_on(conn: asyncpg.Connection) -> bool:
+        """Accounts from ``queue`` on ``conn``; False when ``conn`` closed under a failure."""
+        for account_id, window in queue:
+            if stop.is_set() or unreachable:
+                return True
+            try:
+                await _apply_account(conn, policy, account_id, window, day, report)
+                report.applied += 1
+            except UNREACHABLE:
+                raise
             except Exception:
                 report.failed += 1
                 log.exception("rebalance failed account=%s day=%s; its state is unchanged", account_id, day)
+                if conn.is_closed():
+                    return False
+        return True
 
     await asyncio.gather(*(apply_from_queue() for _ in range(max(1, concurrency))))
     if unreachable:
@@ -457,7 +479,7 @@ async def _apply_all(
 
 
 async def _apply_account(
-    pool: asyncpg.Pool,
+    conn: asyncpg.Connection,
     policy: Policy,
     account_id: str,
     window: Sequence[DayHistory],
@@ -467,7 +489,7 @@ async def _apply_account(
     """Decide ``account_id`` again under its row lock and store everything, atomically.
     ``policy`` is the run's; the account's own is taken here, as its mode is read here."""
     q = queries.load()
-    async with pool.acquire() as conn, conn.transaction():
+    async with conn.transaction():
         row = await conn.fetchrow(q["worker_lock_account"], account_id)
         if row is None:
             return  # deleted meanwhile
@@ -476,7 +498,7 @@ async def _apply_account(
         account = rows.account_state(row, ips)
         pairs = [rows.pair_state(r) for r in await conn.fetch(q["worker_account_pairs"], account_id)]
         decision = decide(policy, account, pairs, window, (), day)
-        if _wants_ips(policy, decision, window, day):
+        if _wants_ips(policy, decision):
             wanted = decision.figures.required_ips - decision.figures.dedicated_ip_count
             claimed = await conn.fetch(q["worker_claim_inventory"], account.region, wanted)
             if claimed:
