@@ -358,9 +358,13 @@ def _finish_transition(run: _Run) -> None:
     once, for every carrying provider, each pair is warm or the pool's limits cover the
     provider's demand (``f_p = 1`` with the peak of the last days inside the limits):
     every pair is settled (``warmup.settled_pairs``).
+
+    Never in the run for the day the account entered Transition (rule 1 and rule 4 are one
+    move each, one move a day): a re-run for that day finds the account in Transition with
+    the same pairs, and must not go on to Dedicated where the first run did not.
     """
     active, carrying, policy = run.active(), run.carrying, run.policy
-    if not active or not carrying:
+    if not active or not carrying or run.started == run.day:
         return
     if all(run.pair_map[(ip.address, p)].stage >= warm_stage(policy, p) for ip in active for p in carrying):
         _become_dedicated(run, f"every dedicated IP finished warm-up for {', '.join(carrying)}")
