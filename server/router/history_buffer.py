@@ -13,6 +13,7 @@ history and counted in ``dropped`` (the router keeps answering either way).
 from __future__ import annotations
 
 import logging
+import operator
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,6 +28,16 @@ _EPOCH = date(1970, 1, 1).toordinal()
 
 def day_of(day_number: int) -> date:
     return date.fromordinal(_EPOCH + day_number)
+
+
+_KEY = operator.itemgetter(0)
+
+
+def sorted_rows(counts: dict[Key, int]) -> list[tuple[Key, int]]:
+    """``counts`` as rows in key order, the one order every flush locks rows in. Keys are
+    distinct, so comparing keys alone gives the order of comparing (key, n) rows, at half
+    the cost."""
+    return sorted(counts.items(), key=_KEY)
 
 
 @dataclass(frozen=True)
@@ -92,7 +103,7 @@ class HistoryBuffer:
         self.in_flight = pending
         return Flush(
             flush_id=uuid.uuid4(),
-            rows=sorted(pending.items()),
+            rows=sorted_rows(pending),
             new_accounts=sorted(accounts.items()),
             picks=sum(pending.values()),
             oldest=oldest if pending else time.monotonic(),

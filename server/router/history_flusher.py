@@ -28,13 +28,13 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Protocol
 
 import asyncpg
 
-from server.router.history_buffer import Flush, HistoryBuffer, Key, day_of
+from server.router.history_buffer import Flush, HistoryBuffer, Key, day_of, sorted_rows
 from store import queries, routing_store
 from store.outage import DATABASE_UNAVAILABLE, Outage
 
@@ -95,7 +95,7 @@ class Parked:
         return Flush(self.flush_id, list(pending.items()), sorted(accounts.items()), picks, self.oldest)
 
     def freeze(self) -> Flush:
-        rows = sorted((key, n) for key, n in self.counts.items() if n)
+        rows = sorted_rows({key: n for key, n in self.counts.items() if n})
         return Flush(self.flush_id, rows, sorted(self.accounts.items()), self.picks, self.oldest)
 
     def as_part(self) -> Flush:
@@ -118,16 +118,11 @@ class PostgresHistorySink:
     async def execute(self, conn: asyncpg.Connection, flush: Flush) -> bool:
         """The flush, in one statement, and the routing entries of the accounts it created
         (so that every router routes them in their region); run it inside a transaction."""
-        rows = flush.rows
         applied = await conn.fetchval(
             queries.load()["router_flush_history"],
             flush.flush_id,
             self.router_id,
-            [day_of(key[0]) for key, _ in rows],
-            [key[1] for key, _ in rows],
-            [key[2] for key, _ in rows],
-            [key[3] for key, _ in rows],
-            [n for _, n in rows],
+            *columns(flush.rows),
             [a for a, _ in flush.new_accounts],
             [r for _, r in flush.new_accounts],
         )
@@ -138,6 +133,17 @@ class PostgresHistorySink:
                 conn, [a for a, _ in flush.new_accounts], datetime.now(UTC).date()
             )
         return bool(applied)
+
+
+def columns(rows: Sequence[tuple[Key, int]]) -> tuple[list[date], list[str], list[str], list[str], list[int]]:
+    """``rows`` as the statement's arrays (days, accounts, IPs, providers, counts), in
+    their order; one ``date`` per distinct day (a flush spans one or two)."""
+    if not rows:
+        return [], [], [], [], []
+    keys, counts = zip(*rows, strict=True)
+    days, accounts, ips, providers = zip(*keys, strict=True)
+    dates = {d: day_of(d) for d in set(days)}
+    return [dates[d] for d in days], list(accounts), list(ips), list(providers), list(counts)
 
 
 class HistoryFlusher:
