@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -129,13 +130,16 @@ def _at(driver: WebDriver, path: str) -> None:
 
 
 def _text_becomes(driver: WebDriver, element_id: str, text: str) -> None:
-    WebDriverWait(driver, 10).until(
+    """Wait for the element's text; the page may be replaced between finding it and reading it
+    (a POST answered by a redirect), which is tried again, as a missing element is."""
+    WebDriverWait(driver, 10, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
         lambda d: d.find_element(By.ID, element_id).text == text, f"#{element_id} != {text}"
     )
 
 
 def _sign_in(driver: WebDriver, console: Console, key: str) -> None:
     d = driver
+    d.delete_all_cookies()  # signed out, whatever an earlier test left
     d.get(console.base + "/")
     _at(d, "/console/sign-in")
     d.find_element(By.ID, "api-key").send_keys(key)
