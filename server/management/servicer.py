@@ -84,8 +84,7 @@ class ManagementServicer(management_pb2_grpc.ManagementServicer):
     async def ListAccounts(
         self, request: management_pb2.ListAccountsRequest, context: Context
     ) -> management_pb2.ListAccountsResponse:
-        caller = self.access.caller(_metadata(context))
-        scope = caller.accounts if caller is not None else None
+        scope = self._scope(context)
 
         async def work(conn: asyncpg.Connection) -> management_pb2.ListAccountsResponse:
             page, token = await accounts.list_accounts(
@@ -101,8 +100,7 @@ class ManagementServicer(management_pb2_grpc.ManagementServicer):
         return await self._call(context, "ListAccounts", "view", (), work)
 
     async def GetPolicy(self, request: management_pb2.GetPolicyRequest, context: Context) -> types_pb2.Policy:
-        caller = self.access.caller(_metadata(context))
-        scope = caller.accounts if caller is not None else None
+        scope = self._scope(context)
 
         async def work(conn: asyncpg.Connection) -> types_pb2.Policy:
             return policy.scoped(await policy.get_policy(conn), scope)
@@ -186,8 +184,7 @@ class ManagementServicer(management_pb2_grpc.ManagementServicer):
     # -- (v2) IP inventory: server/management/inventory.py, ip_admin.py, account_delete.py --
 
     async def ListIPs(self, request: management_pb2.ListIPsRequest, context: Context) -> management_pb2.ListIPsResponse:
-        caller = self.access.caller(_metadata(context))
-        scope = caller.accounts if caller is not None else None
+        scope = self._scope(context)
         named = [request.account_id] if request.account_id else ()
         return await self._call(
             context, "ListIPs", "view", named, lambda conn: inventory.list_ips(conn, request, scope)
@@ -258,8 +255,7 @@ class ManagementServicer(management_pb2_grpc.ManagementServicer):
     async def ListAuditEvents(
         self, request: management_pb2.ListAuditEventsRequest, context: Context
     ) -> management_pb2.ListAuditEventsResponse:
-        caller = self.access.caller(_metadata(context))
-        scope = caller.accounts if caller is not None else None
+        scope = self._scope(context)
         named = [request.account_id] if request.account_id else ()
         return await self._call(
             context, "ListAuditEvents", "view", named, lambda conn: audit.list_audit_events(conn, request, scope)
@@ -292,6 +288,11 @@ class ManagementServicer(management_pb2_grpc.ManagementServicer):
         except Exception as exc:  # every failure answers with a status, never a traceback
             code, message = status_for(exc, method)
         await context.abort(code, message)
+
+    def _scope(self, context: Context) -> frozenset[str] | None:
+        """The accounts the caller's key is limited to; None: every account."""
+        caller = self.access.caller(_metadata(context))
+        return caller.accounts if caller is not None else None
 
     def _caller_id(self, context: Context) -> str:
         caller = self.access.caller(_metadata(context))
