@@ -9,19 +9,6 @@ from cli import client, output
 from sendingip.v1 import management_pb2, types_pb2
 from server import account_facts
 
-HEADERS = (
-    "IP address",
-    "Region",
-    "Pool",
-    "Pool type",
-    "Status",
-    "Warm-up",
-    "Share",
-    "Limit today",
-    "Sent today",
-    "Assigned on",
-)
-
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("status", help="an account's Sending IP Addresses table")
@@ -84,5 +71,9 @@ def render(response: management_pb2.ListSendingIPsResponse) -> str:
         )
         for ip in response.ips
     ]
-    body = output.table(HEADERS, rows, right=(5, 6, 7, 8)) if rows else "(no sending IPs: the region has none yet)"
+    body = (
+        output.table(account_facts.SENDING_IP_HEADERS, rows, right=account_facts.SENDING_IP_NUMBERS)
+        if rows
+        else "(no sending IPs: the region has none yet)"
+    )
     return f"{account_header(response.account)}\n\n{body}"

@@ -8,6 +8,23 @@ from __future__ import annotations
 
 from sendingip.v1 import types_pb2
 
+#: The columns of the Sending IP Addresses table (SPEC §1), as ``sendingip status`` and the
+#: console's account page show them.
+SENDING_IP_HEADERS = (
+    "IP address",
+    "Region",
+    "Pool",
+    "Pool type",
+    "Status",
+    "Warm-up",
+    "Share",
+    "Limit today",
+    "Sent today",
+    "Assigned on",
+)
+#: Those of them that hold numbers (aligned right).
+SENDING_IP_NUMBERS = (5, 6, 7, 8)
+
 
 def dates(account: types_pb2.Account) -> list[tuple[str, str]]:
     """(label, YYYY-MM-DD) pairs: when a Dedicated account became so and when its

@@ -50,6 +50,8 @@ _ENV.globals.update(
     ACCOUNT_MODES=ACCOUNT_MODES,
     TRANSITION=types_pb2.MANAGEMENT_TYPE_TRANSITION,
     GENERAL=types_pb2.MANAGEMENT_TYPE_GENERAL,
+    SENDING_IP_HEADERS=account_facts.SENDING_IP_HEADERS,
+    SENDING_IP_NUMBERS=account_facts.SENDING_IP_NUMBERS,
     account_dates=account_facts.dates,
     dedicated_ips=account_facts.dedicated_ips,
     dedicated_ips_cell=account_facts.dedicated_ips_cell,

@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from cli.status import HEADERS as STATUS_HEADERS
+from server.account_facts import SENDING_IP_HEADERS as STATUS_HEADERS
 from server.auth.store import create_key, revoke_key
 from server.console import session
 from tests.support.console import Browserless, csrf_of, seed
