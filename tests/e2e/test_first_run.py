@@ -53,12 +53,15 @@ def _serve(env: dict[str, str], folder: Path) -> LoggedProcess:
     return LoggedProcess(["sh", "-c", f'cd "{folder}" && exec "{SENDINGIP}" serve'], {**env, **ports})
 
 
+#: The banner's last line (cli/local_server.py ``banner``): all of it has arrived.
+BANNER_END = "Client commands as this user find the gRPC address in"
+
+
 def _wait_banner(server: LoggedProcess) -> str:
     deadline = time.monotonic() + 60
-    while BANNER not in server.output:
+    while BANNER not in server.output or BANNER_END not in server.output.split(BANNER, 1)[1]:
         assert time.monotonic() < deadline and server.proc.poll() is None, server.output
         time.sleep(0.05)
-    time.sleep(0.2)  # the banner's lines
     return server.output
 
 
