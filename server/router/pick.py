@@ -53,6 +53,11 @@ class Choice(NamedTuple):
     capacity: int | None
 
 
+#: ``Choice(…)`` is a Python-level ``__new__``; the tuple's own is a third cheaper, and
+#: ``pick`` makes one per pick (3-4% of a batch pick's time, measured side by side in process).
+_choice = tuple.__new__
+
+
 class NoGeneralPool(LookupError):
     """The region has no general pool IP to send through."""
 
@@ -106,7 +111,7 @@ def pick(
         burst, cap = route.hourly_burst, route.capacity
         address = route.addresses[i]
         if (limit is None or headroom(address, provider, limit, burst)) and (cap is None or room(address, cap)):
-            return Choice(address, account.pool_id, DEDICATED, False, limit, burst, cap)
+            return _choice(Choice, (address, account.pool_id, DEDICATED, False, limit, burst, cap))
         # The pair is full (or its IP at capacity): store.overflow says where the message goes instead.
         other = -1
         if account.dedicated:
@@ -116,14 +121,16 @@ def pick(
             other = _other_with_headroom(route, i, provider, rest, headroom, room)
         to = overflow_to(account.dedicated, other >= 0, region is not None and bool(region.addresses))
         if to == "pool":
-            return Choice(route.addresses[other], account.pool_id, DEDICATED, True, route.limits[other], burst, cap)
+            return _choice(
+                Choice, (route.addresses[other], account.pool_id, DEDICATED, True, route.limits[other], burst, cap)
+            )
         if to == "over_limit":  # the caller counts the message over the pair's limit (or IP's capacity)
-            return Choice(address, account.pool_id, DEDICATED, False, limit, burst, cap)
+            return _choice(Choice, (address, account.pool_id, DEDICATED, False, limit, burst, cap))
         assert region is not None
-        return Choice(general_address(region, k), region.pool_id, GENERAL, True, None, 0.0, None)
+        return _choice(Choice, (general_address(region, k), region.pool_id, GENERAL, True, None, 0.0, None))
     if region is None or not region.addresses:
         raise NoGeneralPool(region_name)
-    return Choice(general_address(region, k), region.pool_id, GENERAL, False, None, 0.0, None)
+    return _choice(Choice, (general_address(region, k), region.pool_id, GENERAL, False, None, 0.0, None))
 
 
 def general_address(region: CompiledRegion, k: int) -> str:
