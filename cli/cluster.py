@@ -47,7 +47,7 @@ from cli import serving as serve
 from cli.runtime import opened, run_async, until_signalled
 from server import app
 from server.adapters.listener import ListenError
-from server.cluster import Bound, RestartBudget, member_config, with_port
+from server.cluster import Bound, RestartBudget, member_config, member_cpu, with_port
 from server.cluster_metrics import ClusterSum
 from server.cluster_ports import PortHold
 from server.config import ServerConfig
@@ -68,7 +68,9 @@ SCRAPE_TIMEOUT = 2.0
 STOP_MARGIN = 2.0
 
 
-def command(config: ServerConfig, processes: int, *, workers: bool, log_level: str, started: float) -> int:
+def command(
+    config: ServerConfig, processes: int, *, workers: bool, log_level: str, started: float, pin_cpus: bool = False
+) -> int:
     """Hold the ports, run the cluster until SIGTERM/SIGINT; the exit code."""
     app.raise_descriptor_limit(config)
     with opened(config.database) as db:  # located by cli/serve.py
@@ -83,7 +85,8 @@ def command(config: ServerConfig, processes: int, *, workers: bool, log_level: s
             print(f"error: {exc}", file=sys.stderr)
             return 2
         try:
-            cluster = Cluster(config, bound, processes, log_level, started)
+            cpus = sorted(os.sched_getaffinity(0)) if pin_cpus else None
+            cluster = Cluster(config, bound, processes, log_level, started, cpus=cpus)
             return run_async(until_signalled(lambda stop: cluster.run(stop, workers=workers)))
         finally:
             local_server.remove(config.database.data_dir)
@@ -113,10 +116,12 @@ def _hold(config: ServerConfig, holds: list[PortHold]) -> Bound:
 class Member:
     """One router process of the cluster, started again under the same index when it dies."""
 
-    def __init__(self, index: int, config: ServerConfig, log_level: str) -> None:
+    def __init__(self, index: int, config: ServerConfig, log_level: str, cpu: int | None = None) -> None:
         self.index = index
         self.config = config
         self.log_level = log_level
+        #: ``--pin-cpus``: the one CPU this member runs on, in every incarnation.
+        self.cpu = cpu
         self.incarnation = 0
         self.process: BaseProcess | None = None
         self._reports: multiprocessing.connection.Connection | None = None
@@ -129,7 +134,7 @@ class Member:
         reader, writer = context.Pipe(duplex=False)
         self.process = context.Process(
             target=member_main,
-            args=(self.config, self.index, self.log_level, writer, os.getpid()),
+            args=(self.config, self.index, self.log_level, writer, os.getpid(), self.cpu),
             name=f"sendingip-member-{self.index}",
         )
         self.process.start()
@@ -173,14 +178,29 @@ class Member:
 
 
 class Cluster:
-    def __init__(self, config: ServerConfig, bound: Bound, processes: int, log_level: str, started: float) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        bound: Bound,
+        processes: int,
+        log_level: str,
+        started: float,
+        *,
+        cpus: Sequence[int] | None = None,
+    ) -> None:
         self.config = config
         self.bound = bound
         self.started = started
         self.metrics_port = 0
         base = config.router.router_id
         self.members = [
-            Member(i, member_config(config, bound, i, base_router_id=base), log_level) for i in range(1, processes + 1)
+            Member(
+                i,
+                member_config(config, bound, i, base_router_id=base),
+                log_level,
+                member_cpu(i, cpus) if cpus is not None else None,
+            )
+            for i in range(1, processes + 1)
         ]
         self.budget = RestartBudget(RESTARTS, RESTART_WINDOW)
         self.restarts = 0
@@ -217,7 +237,8 @@ class Cluster:
                 if member.report is None:
                     member.poll()
                     if member.report is not None:
-                        log.info("cluster %s serving metrics_port=%d", member.describe(), member.metrics_port)
+                        pinned = "" if member.cpu is None else f" cpu={member.cpu}"
+                        log.info("cluster %s serving metrics_port=%d%s", member.describe(), member.metrics_port, pinned)
                 if member.ended and (code := self._died(member, started)) is not None:
                     return code
             if not started and all(m.report is not None for m in self.members):
@@ -354,8 +375,11 @@ def member_main(
     log_level: str,
     reports: multiprocessing.connection.Connection,
     parent: int,
+    cpu: int | None = None,
 ) -> None:
     """A member's whole life: a router, which tells the parent when it serves."""
+    if cpu is not None:  # first: the threads grpc and asyncpg start later inherit it
+        os.sched_setaffinity(0, {cpu})
     logging.basicConfig(
         level=log_level.upper(),
         format=f"%(asctime)s %(levelname)s member-{index} %(name)s %(message)s",

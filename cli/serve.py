@@ -16,6 +16,7 @@ from cli.serving import serve
 from server import app
 from server.cluster import member_count
 from server.config import ServerConfig
+from store.config import ConfigError
 from store.embedded import record_data_dir
 
 
@@ -30,11 +31,21 @@ def register(subparsers: Any) -> None:
         help="N router processes sharing the ports (auto: one per core), the workers in the parent; "
         "see docs/operations.md, Several processes",
     )
+    parser.add_argument(
+        "--pin-cpus",
+        action="store_true",
+        help="with --processes: each process on a CPU of its own (the i-th it may use); "
+        "see docs/operations.md, Several processes",
+    )
     parser.set_defaults(func=command)
 
 
 def command(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    if args.pin_cpus and args.processes is None:
+        raise ConfigError("--pin-cpus pins the processes of --processes N; pin a single router with taskset")
+    if args.pin_cpus and not hasattr(os, "sched_setaffinity"):
+        raise ConfigError("--pin-cpus needs Linux (sched_setaffinity)")
     config = ServerConfig.from_env()
     if args.listen:
         config = dataclasses.replace(config, listen=args.listen)
@@ -44,7 +55,12 @@ def command(args: argparse.Namespace) -> int:
     if args.processes is not None:
         processes = member_count(args.processes, os.cpu_count())
         return cluster.command(
-            config, processes, workers=not args.no_workers, log_level=args.log_level, started=started
+            config,
+            processes,
+            workers=not args.no_workers,
+            log_level=args.log_level,
+            started=started,
+            pin_cpus=args.pin_cpus,
         )
     app.raise_descriptor_limit(config)  # so that a flood meets the connection bounds first
     with opened(config.database) as db:

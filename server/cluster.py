@@ -15,6 +15,7 @@ router for three heartbeats (which would shrink every pair's ``limit // N`` shar
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 
 from server.adapters.config import split_listen
 from server.config import ServerConfig
@@ -31,6 +32,16 @@ def member_count(value: str, cpu_count: int | None) -> int:
     if not value.strip().isdigit() or int(value) < 1:
         raise ConfigError(f"--processes {value!r}: expected a whole number ≥ 1 or auto")
     return int(value)
+
+
+def member_cpu(index: int, allowed: Collection[int]) -> int:
+    """``--pin-cpus``: the CPU member ``index`` (1-based) runs on, the ``index``-th of the
+    CPUs the cluster may use (``os.sched_getaffinity``), round the list again when there are
+    more members than CPUs. A restarted member keeps its index, so its CPU."""
+    cpus = sorted(allowed)
+    if not cpus:
+        raise ConfigError("--pin-cpus: this process may run on no CPU")
+    return cpus[(index - 1) % len(cpus)]
 
 
 def with_port(listen: str, port: int) -> str:

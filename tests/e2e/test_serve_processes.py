@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import socket
@@ -26,11 +27,11 @@ from tests.support.routing import seed_acme
 pytestmark = pytest.mark.e2e
 
 _MEMBER_METRICS = re.compile(r"member-(\d+) server\.router\.metrics metrics listen=\S+:(\d+)")
-_MEMBER_SERVING = re.compile(r"cluster member=(\d+) pid=(\d+) router_id=(\S+) serving")
+_MEMBER_SERVING = re.compile(r"cluster member=(\d+) pid=(\d+) router_id=(\S+) serving metrics_port=\d+ cpu=(\d+)")
 
 
-def _cluster(url: str, data_dir: Path, **extra: str) -> ServerProcess:
-    """`serve --processes 2`, every port 0, once both members serve."""
+def _cluster(url: str, data_dir: Path, *args: str, **extra: str) -> ServerProcess:
+    """`serve --processes 2 [args]`, every port 0, once both members serve."""
     env = sendingip_env(
         url,
         SENDINGIP_DATA_DIR=str(data_dir),
@@ -38,7 +39,7 @@ def _cluster(url: str, data_dir: Path, **extra: str) -> ServerProcess:
         SENDINGIP_HEARTBEAT_INTERVAL="0.5",
         **extra,
     )
-    server = ServerProcess(env, ["--no-workers", "--processes", "2"])
+    server = ServerProcess(env, ["--no-workers", "--processes", "2", *args])
     try:
         server.wait_line(r"cluster serving listen=")
     except BaseException:
@@ -132,13 +133,19 @@ async def test_two_processes_share_the_port_sum_their_metrics_and_flush_all_hist
     assert "cluster stopped exit_codes={1: 0, 2: 0}" in server.output
 
 
-async def test_a_member_killed_is_restarted_under_its_router_id_and_counters_keep_growing(
+def _cpus(pid: int) -> set[int]:
+    """The CPUs every thread of ``pid`` may run on."""
+    return set().union(*(os.sched_getaffinity(int(t.name)) for t in Path(f"/proc/{pid}/task").iterdir()))
+
+
+async def test_a_member_killed_is_restarted_under_its_router_id_and_cpu_and_counters_keep_growing(
     databases: DatabaseFactory, tmp_path: Path
 ) -> None:
     url = await databases.create()
     db = await asyncpg.connect(url)
     key = create_key(url, "route")
-    server = _cluster(url, tmp_path, SENDINGIP_HISTORY_FLUSH_INTERVAL="0.2")
+    allowed = sorted(os.sched_getaffinity(0))
+    server = _cluster(url, tmp_path, "--pin-cpus", SENDINGIP_HISTORY_FLUSH_INTERVAL="0.2")
     try:
         await seed_acme(db)
         wait_for(lambda: (server.metric("sendingip_routing_version") or 0) >= 1, timeout=10)
@@ -147,6 +154,8 @@ async def test_a_member_killed_is_restarted_under_its_router_id_and_counters_kee
         wait_for(lambda: _picks_metric(metrics) == len(before))
         await _until_history(db, len(before))  # a SIGKILL loses what is not flushed yet
         first = {int(m[1]): (int(m[2]), m[3]) for m in _MEMBER_SERVING.finditer(server.output)}
+        # --pin-cpus: member i on the i-th CPU this test may use, every thread of it.
+        assert [_cpus(first[i][0]) for i in (1, 2)] == [{allowed[0]}, {allowed[1 % len(allowed)]}], server.output
         pid, router_id = first[1]
         mark = len(server.lines)
         subprocess.run(["kill", "-KILL", str(pid)], check=True)
@@ -155,6 +164,7 @@ async def test_a_member_killed_is_restarted_under_its_router_id_and_counters_kee
         )
         again = server.wait_line(rf"cluster member=1 pid=(\d+) router_id={re.escape(router_id)} serving", after=mark)
         assert int(again[1]) != pid
+        assert _cpus(int(again[1])) == {allowed[0]}  # the same CPU as before
         assert server.metric("sendingip_cluster_restarts_total") == 1
         # The picks the killed member had counted stay in the sum (they were flushed: 0.2 s).
         after = _picks(server.target, key, 1000, connections=8, each=5)

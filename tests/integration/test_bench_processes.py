@@ -37,9 +37,12 @@ async def test_processes_stage_compares_two_processes_with_one(db_url: str, tmp_
         await asyncio.to_thread(router.stop)
     assert report.errors == []
     assert [f.name for f in report.figures] == [
-        "gRPC unary (h2load): serve --processes 2 vs one process",
-        "HTTP/JSON door (wrk): serve --processes 2 vs one process",
+        "gRPC unary (h2load): serve --processes 2 --pin-cpus vs one process",
+        "HTTP/JSON door (wrk): serve --processes 2 --pin-cpus vs one process",
     ]
     for figure in report.figures:
-        assert figure.data["one"][0] > 0 and figure.data["two"][0] > 0 and figure.target == "≥ 1.8×"
-        assert figure.data["two_cpu"][0] > 0 and figure.data["picks_per_server_cpu_second"]["two"] > 0
+        assert figure.target == "≥ 1.8×"
+        for name in ("one", "two", "pinned"):
+            assert figure.data[name][0] > 0 and figure.data[f"{name}_cpu"][0] > 0
+            assert figure.data["picks_per_server_cpu_second"][name] > 0
+        assert figure.data["ratio"] == figure.data["pinned"][0] / figure.data["one"][0]

@@ -6,16 +6,18 @@ import os
 import shutil
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from server.adapters.config import AdapterConfig
 from server.adapters.listener import ListenError
-from server.cluster import Bound, RestartBudget, member_config, member_count, with_port
+from server.cluster import Bound, RestartBudget, member_config, member_count, member_cpu, with_port
 from server.cluster_metrics import ClusterSum
 from server.cluster_ports import PortHold
 from server.config import RouterConfig, ServerConfig
 from store.config import ConfigError
+from tests.support.processes import SENDINGIP
 
 
 def test_member_count_is_a_whole_number_or_one_per_core() -> None:
@@ -25,6 +27,22 @@ def test_member_count_is_a_whole_number_or_one_per_core() -> None:
     for bad in ("0", "-1", "two", "1.5", ""):
         with pytest.raises(ConfigError, match=r"--processes .*: expected a whole number ≥ 1 or auto"):
             member_count(bad, 2)
+
+
+def test_member_cpu_gives_each_member_the_next_allowed_cpu_and_wraps_round() -> None:
+    assert [member_cpu(i, {3, 1}) for i in (1, 2, 3, 4)] == [1, 3, 1, 3]
+    assert [member_cpu(i, [0, 1, 2, 3]) for i in (1, 2)] == [0, 1]
+    with pytest.raises(ConfigError, match="--pin-cpus: this process may run on no CPU"):
+        member_cpu(1, [])
+
+
+def test_pin_cpus_without_processes_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    env = {**os.environ, "SENDINGIP_DATA_DIR": str(tmp_path / "data"), "HOME": str(tmp_path)}
+    env.pop("SENDINGIP_DATABASE_URL", None)
+    done = subprocess.run([SENDINGIP, "serve", "--pin-cpus"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "--pin-cpus pins the processes of --processes N; pin a single router with taskset" in done.stderr
+    assert not (tmp_path / "data").exists()  # no database was made
 
 
 def test_with_port_replaces_the_port_of_v4_v6_and_names() -> None:
