@@ -73,23 +73,11 @@ class RequestError(ValueError):
         self.field = field
 
 
-#: Account ids ``account_id`` has passed: the next check of one is a set lookup instead of
-#: the regex (4% of a batch pick in process, same-process A/B; a batch names the same
-#: accounts again and again). Only valid ids go in; past ``KEPT_ACCOUNT_IDS`` it starts over.
-_PASSED_ACCOUNT_IDS: set[str] = set()
-KEPT_ACCOUNT_IDS = 65_536
-
-
 def account_id(value: str, field: str = "account_id") -> str:
-    if value in _PASSED_ACCOUNT_IDS:
-        return value
     if ACCOUNT_ID.fullmatch(value) is None:
         if not value:
             raise RequestError(field, "required")
         raise RequestError(field, "must be 1-128 characters of A-Z a-z 0-9 . _ : @ -")
-    if len(_PASSED_ACCOUNT_IDS) >= KEPT_ACCOUNT_IDS:
-        _PASSED_ACCOUNT_IDS.clear()
-    _PASSED_ACCOUNT_IDS.add(value)
     return value
 
 

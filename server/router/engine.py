@@ -61,6 +61,25 @@ def response(a: Answer) -> router_pb2.SelectSendingIPResponse:
     )
 
 
+def batch_response(answers: Iterable[Answer]) -> router_pb2.SelectSendingIPBatchResponse:
+    """``Answer``s as the gRPC batch response, each written in place (``responses.add``):
+    a ``SelectSendingIPResponse`` per answer handed to the batch's constructor would be
+    built, then copied."""
+    batch = router_pb2.SelectSendingIPBatchResponse()
+    add = batch.responses.add
+    for ip, pool_id, pool_type, management_type, provider, version, overflow in answers:
+        add(
+            ip=ip,
+            pool_id=pool_id,
+            pool_type=pool_type,
+            management_type=management_type,
+            mailbox_provider=provider,
+            routing_version=version,
+            overflow=overflow,
+        )
+    return batch
+
+
 class Engine:
     def __init__(
         self,

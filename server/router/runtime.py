@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 import grpc
 
+from sendingip.v1 import router_pb2_grpc
 from server.authz import Authorizer
 from server.config import ServerConfig
 from server.router import rests, snapshot
@@ -39,7 +40,6 @@ from server.router.metrics import MetricsServer
 from server.router.pacing import Pacer
 from server.router.providers import ProviderTable
 from server.router.servicer import OutcomeKey, OutcomesUnavailable, RouterServicer
-from server.router.servicer import add_to_server as add_router_to_server
 from server.router.spill import Spill
 from server.router.table import RoutingTable
 from server.shutdown import Deadline, cancel
@@ -125,7 +125,7 @@ class RouterRuntime:
     # -- gRPC ----------------------------------------------------------------------
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
-        add_router_to_server(self.servicer, server)
+        router_pb2_grpc.add_RouterServicer_to_server(self.servicer, server)  # type: ignore[no-untyped-call]
 
     def grpc_options(self) -> list[tuple[str, int | str]]:
         size = self.rc.max_message_bytes

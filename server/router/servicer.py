@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
-from typing import Any, cast
+from typing import cast
 
 import grpc
 
@@ -24,8 +24,7 @@ from sendingip.v1 import router_pb2, router_pb2_grpc
 from server import validate
 from server.authz import Authorizer, Metadata
 from server.refusal import Refusal
-from server.router.batch_wire import BatchWriter, serialize
-from server.router.engine import Engine, response
+from server.router.engine import Engine, batch_response, response
 from server.router.picker import Picker
 from server.router.providers import ProviderTable
 from server.validate import OUTCOME_COUNTS, RequestError
@@ -77,7 +76,6 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self.draining = False
         #: Calls (or stream items) refused because their deadline had passed.
         self.expired = 0
-        self.batch_writer = BatchWriter()
 
     async def _refuse_expired(self, context: Context, what: str) -> None:
         self.expired += 1
@@ -99,16 +97,16 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         except Refusal as r:
             await context.abort(r.code, r.message)
 
-    async def SelectSendingIPBatch(self, request: router_pb2.SelectSendingIPBatchRequest, context: Context) -> bytes:
-        """The answer as the serialized SelectSendingIPBatchResponse (``batch_wire``;
-        ``add_to_server`` registers the serializer that passes it through)."""
+    async def SelectSendingIPBatch(
+        self, request: router_pb2.SelectSendingIPBatchRequest, context: Context
+    ) -> router_pb2.SelectSendingIPBatchResponse:
         if expired(context):
             await self._refuse_expired(context, "the batch was")
         try:
             answers = self.picker.select_batch(cast(Metadata, context.invocation_metadata()), request.requests)
         except Refusal as r:
             await context.abort(r.code, r.message)
-        return self.batch_writer.write(answers)
+        return batch_response(answers)
 
     async def SelectSendingIPStream(
         self, request_iterator: AsyncIterator[router_pb2.SelectSendingIPRequest], context: Context
@@ -153,30 +151,3 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         except OutcomesUnavailable as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return router_pb2.ReportOutcomesResponse(accepted=len(outcomes))
-
-
-class _Handlers:
-    """Stands in for a server to catch the method handlers the generated code registers."""
-
-    def __init__(self) -> None:
-        self.service = ""
-        self.handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
-
-    def add_generic_rpc_handlers(self, handlers: object) -> None:
-        pass  # the same handlers come to add_registered_method_handlers
-
-    def add_registered_method_handlers(
-        self, service: str, handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]
-    ) -> None:
-        self.service, self.handlers = service, dict(handlers)
-
-
-def add_to_server(servicer: RouterServicer, server: grpc.aio.Server) -> None:
-    """Register the Router service as the generated code does, with one difference: the
-    batch method's answer is bytes already (``batch_wire.serialize``)."""
-    caught = _Handlers()
-    router_pb2_grpc.add_RouterServicer_to_server(servicer, caught)  # type: ignore[no-untyped-call]
-    batch = caught.handlers["SelectSendingIPBatch"]
-    caught.handlers["SelectSendingIPBatch"] = batch._replace(response_serializer=serialize)  # type: ignore[attr-defined]
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(caught.service, caught.handlers),))
-    server.add_registered_method_handlers(caught.service, caught.handlers)

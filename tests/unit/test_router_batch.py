@@ -1,4 +1,4 @@
-"""The batch path (``Engine.choose_all``, ``Picker.select_batch``, ``BatchWriter``): the
+"""The batch path (``Engine.choose_all``, ``Picker.select_batch``, ``batch_response``): the
 same answers and counts as one pick at a time, one clock reading per batch, and a bad item
 refused by its index before anything is counted."""
 
@@ -12,8 +12,7 @@ import pytest
 from sendingip.v1.router_pb2 import SelectSendingIPBatchResponse
 from server.authz import AllowAll
 from server.refusal import Refusal
-from server.router.batch_wire import BatchWriter
-from server.router.engine import Answer, Engine, response
+from server.router.engine import Answer, Engine, batch_response, response
 from server.router.history_buffer import HistoryBuffer
 from server.router.limits import SECONDS_PER_DAY, SECONDS_PER_HOUR, DailyLimits
 from server.router.picker import Picker
@@ -87,14 +86,10 @@ def test_a_batch_reads_the_clock_once_so_it_is_answered_within_one_hour() -> Non
     assert engine.limits.hour == 7
 
 
-def _written(answers: list[Answer], writer: BatchWriter | None = None) -> list[object]:
-    return list(SelectSendingIPBatchResponse.FromString((writer or BatchWriter()).write(answers)).responses)
-
-
 def test_the_batch_response_carries_every_answer_in_order() -> None:
     engine = _engine(Clock(DAY * SECONDS_PER_DAY))
     answers = engine.choose_all(_requests())
-    assert _written(answers) == [response(a) for a in answers]
+    assert list(batch_response(answers).responses) == [response(a) for a in answers]
 
 
 def test_the_batch_response_is_exact_for_long_and_many_distinct_answers() -> None:
@@ -105,10 +100,8 @@ def test_the_batch_response_is_exact_for_long_and_many_distinct_answers() -> Non
         long_pool,
         *(Answer(f"10.0.{i // 250}.{i % 250}", "general", 1, 1, "other", i, False) for i in range(5000)),
     ]
-    writer = BatchWriter(kept=100)  # starts over many times: what it keeps never changes an answer
-    for _ in range(2):
-        assert _written(answers + answers[:3], writer) == [response(a) for a in answers + answers[:3]]
-    assert BatchWriter().write([]) == b""
+    assert list(batch_response(answers + answers[:3]).responses) == [response(a) for a in answers + answers[:3]]
+    assert batch_response([]) == SelectSendingIPBatchResponse()
 
 
 def _picker(engine: Engine) -> Picker:

@@ -83,11 +83,10 @@ async def test_a_call_with_a_millisecond_or_less_left_is_refused_and_not_counted
 async def test_a_call_with_time_left_or_no_deadline_is_answered_and_counted(remaining: float | None) -> None:
     servicer = _servicer()
     answer = await servicer.SelectSendingIP(_req(1), Context(remaining))  # type: ignore[arg-type]
-    written = await servicer.SelectSendingIPBatch(
+    batch = await servicer.SelectSendingIPBatch(
         router_pb2.SelectSendingIPBatchRequest(requests=[_req(2), _req(3)]),
         Context(remaining),  # type: ignore[arg-type]
     )
-    batch = router_pb2.SelectSendingIPBatchResponse.FromString(written)
     assert answer.ip == "10.0.0.1" and len(batch.responses) == 2
     assert (_counted(servicer), servicer.expired) == (3, 0)
 

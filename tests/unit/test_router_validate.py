@@ -48,21 +48,6 @@ def test_a_bad_field_is_named(fields: dict[str, object], message: str) -> None:
         validate.select_provider(_req(**fields), TABLE, "requests[3].")
 
 
-def test_account_ids_passed_before_are_not_checked_again_and_bad_ones_never_pass(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(validate, "KEPT_ACCOUNT_IDS", 3)
-    monkeypatch.setattr(validate, "_PASSED_ACCOUNT_IDS", set())
-    for _ in range(2):  # the second time from what it kept, then again after starting over
-        for good in ("a", "b.c", "d@e", "f:g-h_i"):
-            assert validate.account_id(good) == good
-        for bad in ("", "not valid!", "x" * 129, "é"):
-            with pytest.raises(RequestError):
-                validate.account_id(bad)
-    assert len(validate._PASSED_ACCOUNT_IDS) <= 3
-    assert validate._PASSED_ACCOUNT_IDS.issubset({"a", "b.c", "d@e", "f:g-h_i"})
-
-
 def test_limits_are_inclusive() -> None:
     assert validate.select_provider(_req(account_id="a" * 128, message_id="é" * 499), TABLE) == "google"
     assert validate.select_provider(_req(account_id="a.b_c:d@e-f", message_id="x" * 998), TABLE) == "google"
