@@ -53,7 +53,7 @@ def command(args: argparse.Namespace) -> int:
     config = dataclasses.replace(config, database=locate(config.database, init=args.init, serving=True))
     record_data_dir(config.database.data_dir, os.environ)
     if args.processes is not None:
-        processes = member_count(args.processes, os.cpu_count())
+        processes = member_count(args.processes, usable_cpus())
         return cluster.command(
             config,
             processes,
@@ -70,6 +70,14 @@ def command(args: argparse.Namespace) -> int:
             return serve(config, workers=not args.no_workers, on_serving=lambda parts: _serving(config, parts, started))
         finally:
             local_server.remove(folder)
+
+
+def usable_cpus() -> int | None:
+    """The CPUs this process may run on (taskset, a container's cpuset), not all the host has:
+    ``--processes auto`` in a container limited to 2 CPUs of 64 starts 2 routers, not 64."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count()
 
 
 def _serving(config: ServerConfig, parts: app.Assembly, started: float) -> None:

@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,15 @@ def test_member_cpu_gives_each_member_the_next_allowed_cpu_and_wraps_round() -> 
     assert [member_cpu(i, [0, 1, 2, 3]) for i in (1, 2)] == [0, 1]
     with pytest.raises(ConfigError, match="--pin-cpus: this process may run on no CPU"):
         member_cpu(1, [])
+
+
+def test_auto_counts_the_cpus_this_process_may_use_not_all_the_host_has() -> None:
+    code = "from cli.serve import usable_cpus; print(usable_cpus())"
+    done = subprocess.run(
+        ["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"  # whatever os.cpu_count() says
 
 
 def test_pin_cpus_without_processes_is_refused_before_anything_starts(tmp_path: Path) -> None:
