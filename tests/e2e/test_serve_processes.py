@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -134,8 +135,12 @@ async def test_two_processes_share_the_port_sum_their_metrics_and_flush_all_hist
 
 
 def _cpus(pid: int) -> set[int]:
-    """The CPUs every thread of ``pid`` may run on."""
-    return set().union(*(os.sched_getaffinity(int(t.name)) for t in Path(f"/proc/{pid}/task").iterdir()))
+    """The CPUs every thread of ``pid`` may run on (a thread that ends meanwhile is skipped)."""
+    cpus: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError, FileNotFoundError):
+            cpus |= os.sched_getaffinity(int(task.name))
+    return cpus
 
 
 async def test_a_member_killed_is_restarted_under_its_router_id_and_cpu_and_counters_keep_growing(
