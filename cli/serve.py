@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--processes",
         metavar="N|auto",
-        help="N router processes sharing the ports (auto: one per core), the workers in the parent; "
+        help="N router processes sharing the ports (auto: one per CPU it may use), the workers in the parent; "
         "see docs/operations.md, Several processes",
     )
     parser.add_argument(
