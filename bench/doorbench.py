@@ -129,12 +129,12 @@ class DoorBench:
                 grpc_answer = stub.SelectSendingIP(request, metadata=md, timeout=10)
                 first = doors.requests_for(door, self.account, 1, key=self.b.key, host=self.host(door))[0]
                 answer = doors.ask(door, self.ports[door], first)
-                expected = grpc_answer.ip
-                if grpc_answer.overflow and doors.answer_ip(door, answer) != expected:
+                expected, got = grpc_answer.ip, doors.answer_ip(door, answer)
+                if grpc_answer.overflow and got != expected:
                     # The warming pair was full for gRPC's pick and may have room again (a new
                     # lease of the limit came meanwhile): gRPC asked again is the fair check.
                     expected = stub.SelectSendingIP(request, metadata=md, timeout=10).ip
-                if doors.answer_ip(door, answer) != expected:
+                if got != expected:
                     self.b.error(f"{LABEL[door]}: answered {answer[:300]!r} where gRPC names {expected}")
                     ok = False
         return ok

@@ -69,9 +69,16 @@ STOP_MARGIN = 2.0
 
 
 def command(
-    config: ServerConfig, processes: int, *, workers: bool, log_level: str, started: float, pin_cpus: bool = False
+    config: ServerConfig,
+    processes: int,
+    *,
+    workers: bool,
+    log_level: str,
+    started: float,
+    cpus: Sequence[int] | None = None,
 ) -> int:
-    """Hold the ports, run the cluster until SIGTERM/SIGINT; the exit code."""
+    """Hold the ports, run the cluster until SIGTERM/SIGINT; the exit code. ``cpus``
+    (``--pin-cpus``): the CPUs the members are pinned to, one each (``member_cpu``)."""
     app.raise_descriptor_limit(config)
     with opened(config.database) as db:  # located by cli/serve.py
         config = replace(config, database=replace(config.database, url=db.url))
@@ -85,7 +92,6 @@ def command(
             print(f"error: {exc}", file=sys.stderr)
             return 2
         try:
-            cpus = sorted(os.sched_getaffinity(0)) if pin_cpus else None
             cluster = Cluster(config, bound, processes, log_level, started, cpus=cpus)
             return run_async(until_signalled(lambda stop: cluster.run(stop, workers=workers)))
         finally:

@@ -44,7 +44,8 @@ def command(args: argparse.Namespace) -> int:
     started = time.monotonic()
     if args.pin_cpus and args.processes is None:
         raise ConfigError("--pin-cpus pins the processes of --processes N; pin a single router with taskset")
-    if args.pin_cpus and not hasattr(os, "sched_setaffinity"):
+    allowed = allowed_cpus()
+    if args.pin_cpus and allowed is None:
         raise ConfigError("--pin-cpus needs Linux (sched_setaffinity)")
     config = ServerConfig.from_env()
     if args.listen:
@@ -53,14 +54,14 @@ def command(args: argparse.Namespace) -> int:
     config = dataclasses.replace(config, database=locate(config.database, init=args.init, serving=True))
     record_data_dir(config.database.data_dir, os.environ)
     if args.processes is not None:
-        processes = member_count(args.processes, usable_cpus())
+        processes = member_count(args.processes, len(allowed) if allowed is not None else os.cpu_count())
         return cluster.command(
             config,
             processes,
             workers=not args.no_workers,
             log_level=args.log_level,
             started=started,
-            pin_cpus=args.pin_cpus,
+            cpus=allowed if args.pin_cpus else None,
         )
     app.raise_descriptor_limit(config)  # so that a flood meets the connection bounds first
     with opened(config.database) as db:
@@ -72,12 +73,13 @@ def command(args: argparse.Namespace) -> int:
             local_server.remove(folder)
 
 
-def usable_cpus() -> int | None:
-    """The CPUs this process may run on (taskset, a container's cpuset), not all the host has:
-    ``--processes auto`` in a container limited to 2 CPUs of 64 starts 2 routers, not 64."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count()
+def allowed_cpus() -> list[int] | None:
+    """The CPUs this process may run on (taskset, a container's cpuset), not all the host has,
+    or None where the system cannot tell (not Linux): ``--processes auto`` counts them, so in
+    a container limited to 2 CPUs of 64 it starts 2 routers, not 64; ``--pin-cpus`` uses them."""
+    if hasattr(os, "sched_getaffinity") and hasattr(os, "sched_setaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return None
 
 
 def _serving(config: ServerConfig, parts: app.Assembly, started: float) -> None:

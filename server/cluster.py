@@ -27,7 +27,7 @@ MEMBER_METRICS_LISTEN = "127.0.0.1:0"
 
 def member_count(value: str, cpu_count: int | None) -> int:
     """``--processes``: a whole number ≥ 1, or ``auto`` for one per CPU this process may use
-    (``cpu_count``: ``cli.serve.usable_cpus``)."""
+    (``cpu_count``: ``cli.serve.allowed_cpus``)."""
     if value.strip().lower() == "auto":
         return max(1, cpu_count or 1)
     if not value.strip().isdigit() or int(value) < 1:

@@ -38,7 +38,7 @@ def test_member_cpu_gives_each_member_the_next_allowed_cpu_and_wraps_round() -> 
 
 
 def test_auto_counts_the_cpus_this_process_may_use_not_all_the_host_has() -> None:
-    code = "from cli.serve import usable_cpus; print(usable_cpus())"
+    code = "from cli.serve import allowed_cpus; print(len(allowed_cpus()))"
     done = subprocess.run(
         ["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
