@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -129,11 +129,25 @@ def _at(driver: WebDriver, path: str) -> None:
     WebDriverWait(driver, 10).until(lambda d: d.current_url.split("?")[0].endswith(path), f"never reached {path}")
 
 
+#: ChromeDriver's words when the page was replaced between finding an element and reading it,
+#: reported as an "unknown error" instead of a stale element (seen in CI).
+_NODE_GONE = "does not belong to the document"
+
+
 def _text_becomes(driver: WebDriver, element_id: str, text: str) -> None:
     """Wait for the element's text; the page may be replaced between finding it and reading it
     (a POST answered by a redirect), which is tried again, as a missing element is."""
+
+    def shows_text(d: WebDriver) -> bool:
+        try:
+            return bool(d.find_element(By.ID, element_id).text == text)
+        except WebDriverException as exc:
+            if _NODE_GONE in (exc.msg or ""):
+                return False
+            raise
+
     WebDriverWait(driver, 10, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
-        lambda d: d.find_element(By.ID, element_id).text == text, f"#{element_id} != {text}"
+        shows_text, f"#{element_id} != {text}"
     )
 
 
